@@ -1,0 +1,73 @@
+"""edgeloop: MLOps for servers and fleets of edge devices.
+
+>>> import edgeloop as el
+>>> with el.start_run(experiment="digits") as run:  # doctest: +SKIP
+...     el.log_param("model", "mlp")
+...     el.log_metric("accuracy", 0.97)
+"""
+
+from __future__ import annotations
+
+from edgeloop._version import __version__
+from edgeloop.client import (
+    ActiveRun,
+    Backend,
+    HttpBackend,
+    LocalBackend,
+    active_run,
+    end_run,
+    get_backend,
+    load_model,
+    log_artifact,
+    log_input,
+    log_metric,
+    log_metrics,
+    log_model,
+    log_param,
+    log_params,
+    register_model,
+    search_runs,
+    set_backend,
+    set_tag,
+    set_tags,
+    start_run,
+)
+from edgeloop.errors import (
+    Conflict,
+    EdgeloopError,
+    IntegrityError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+
+__all__ = [
+    "ActiveRun",
+    "Backend",
+    "Conflict",
+    "EdgeloopError",
+    "HttpBackend",
+    "IntegrityError",
+    "LocalBackend",
+    "NotFound",
+    "PermissionDenied",
+    "ValidationFailed",
+    "__version__",
+    "active_run",
+    "end_run",
+    "get_backend",
+    "load_model",
+    "log_artifact",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_model",
+    "log_param",
+    "log_params",
+    "register_model",
+    "search_runs",
+    "set_backend",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]

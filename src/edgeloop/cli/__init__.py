@@ -1,0 +1,39 @@
+"""The ``edgeloop`` command: a thin Typer layer over the Python API."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from edgeloop.cli._demo import demo
+from edgeloop.cli._registry import models
+from edgeloop.cli._server import server
+from edgeloop.cli._tokens import tokens
+from edgeloop.cli._tracking import experiments, runs
+from edgeloop.errors import EdgeloopError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="edgeloop",
+    help="MLOps for servers and fleets of edge devices.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(experiments, name="experiments")
+app.add_typer(runs, name="runs")
+app.add_typer(models, name="models")
+app.add_typer(tokens, name="tokens")
+app.command("server")(server)
+app.command("demo")(demo)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: errors become one line on stderr and a non-zero exit code."""
+    try:
+        app(args=argv, prog_name="edgeloop")
+    except EdgeloopError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        raise SystemExit(exc.exit_code) from None

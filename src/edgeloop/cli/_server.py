@@ -1,0 +1,44 @@
+"""``edgeloop server``: the REST API with uvicorn."""
+
+from __future__ import annotations
+
+import typer
+
+from edgeloop.cli._render import console
+from edgeloop.config import load_settings
+from edgeloop.governance import ensure_admin_token
+from edgeloop.server import create_app, is_loopback
+from edgeloop.workspace import Workspace
+
+
+def server(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8080, help="Port to bind."),
+    auth: bool | None = typer.Option(
+        None,
+        "--auth/--no-auth",
+        help="Require API tokens. Default: on unless bound to loopback (EDGELOOP_AUTH=on|off).",
+    ),
+) -> None:
+    """Run the REST API (and OpenAPI docs at /docs)."""
+    import uvicorn
+
+    settings = load_settings()
+    if auth is None:
+        auth = settings.auth == "on" or (settings.auth == "auto" and not is_loopback(host))
+    ws = Workspace.open(settings)
+    if auth:
+        token = ensure_admin_token(ws)
+        if token:
+            console.print("[bold]first start with auth on: admin token (shown once):[/]")
+            typer.echo(token)
+    console.print(
+        f"edgeloop server on http://{host}:{port}  (API /api/v1, docs /docs, auth "
+        f"{'on' if auth else 'off'}, database {ws.db.dialect}, artifacts {ws.artifacts.uri})"
+    )
+    try:
+        uvicorn.run(
+            create_app(settings, workspace=ws, auth=auth), host=host, port=port, log_level="info"
+        )
+    finally:
+        ws.close()

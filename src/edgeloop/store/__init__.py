@@ -1,0 +1,64 @@
+"""Persistence: SQLAlchemy tables, per-aggregate stores, sessions and migrations.
+
+All SQL in edgeloop lives in this package. One backend (SQLAlchemy) runs on SQLite (the
+embedded default, WAL mode) and PostgreSQL (psycopg 3); one contract suite runs on both.
+"""
+
+from __future__ import annotations
+
+from edgeloop.store._database import Database
+from edgeloop.store._filter import (
+    And,
+    Comparison,
+    Node,
+    Not,
+    Or,
+    OrderBy,
+    parse_filter,
+    parse_order_by,
+)
+from edgeloop.store._models import (
+    AliasEvent,
+    Base,
+    Experiment,
+    Model,
+    ModelAlias,
+    ModelVersion,
+    ModelVersionFile,
+    Run,
+    RunArtifact,
+    RunInput,
+    Token,
+)
+from edgeloop.store._registry import ModelStore
+from edgeloop.store._tokens import TokenStore
+from edgeloop.store._tracking import ExperimentStore, MetricRow, RunDetails, RunStore
+
+__all__ = [
+    "AliasEvent",
+    "And",
+    "Base",
+    "Comparison",
+    "Database",
+    "Experiment",
+    "ExperimentStore",
+    "MetricRow",
+    "Model",
+    "ModelAlias",
+    "ModelStore",
+    "ModelVersion",
+    "ModelVersionFile",
+    "Node",
+    "Not",
+    "Or",
+    "OrderBy",
+    "Run",
+    "RunArtifact",
+    "RunDetails",
+    "RunInput",
+    "RunStore",
+    "Token",
+    "TokenStore",
+    "parse_filter",
+    "parse_order_by",
+]
