@@ -22,7 +22,9 @@ from sqlalchemy import create_engine, text
 import edgeloop.client._fluent as fluent
 from edgeloop.client import Backend, HttpBackend, LocalBackend, set_backend
 from edgeloop.config import Settings, load_settings
+from edgeloop.server import create_app
 from edgeloop.workspace import Workspace
+from tests._asgi import asgi_client
 
 PG_URL = os.environ.get("EDGELOOP_TEST_PG_URL", "")
 
@@ -98,11 +100,8 @@ def workspace(make_workspace: Callable[..., Workspace], db_url: str) -> Workspac
 
 
 def http_backend_for(ws: Workspace, *, auth: bool = False, token: str = "") -> HttpBackend:
-    from fastapi.testclient import TestClient
-
-    from edgeloop.server import create_app
-
-    client = TestClient(create_app(workspace=ws, auth=auth), base_url="http://testserver")
+    """An HttpBackend whose requests go to the app in-process (no sockets)."""
+    client = asgi_client(create_app(workspace=ws, auth=auth))
     return HttpBackend("http://testserver", token, client=client)
 
 

@@ -168,7 +168,7 @@ def create_model_version(
                 "inputs": [
                     {"ref": i.ref, "kind": i.kind, "digest": i.digest} for i in details.inputs
                 ],
-                **dict((run.lineage or {}).items()),
+                **(run.lineage or {}),
             },
             description=description,
             created_at=at,

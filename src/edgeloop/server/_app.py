@@ -86,7 +86,7 @@ def create_app(
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(RequestMetrics, registry=registry)
+    app.add_middleware(RequestMetrics, registry=registry, prefix=API)
     app.add_middleware(
         BodyLimit, json_limit=settings.max_body_bytes, upload_limit=settings.max_artifact_bytes
     )

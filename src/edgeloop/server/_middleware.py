@@ -81,8 +81,8 @@ class BodyLimit:
 class RequestMetrics:
     """Count requests and time them per route template, method and status."""
 
-    def __init__(self, app: ASGIApp, *, registry: CollectorRegistry) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, *, registry: CollectorRegistry, prefix: str) -> None:
+        self.app, self.prefix = app, prefix
         self.requests = Counter(
             "edgeloop_http_requests_total",
             "HTTP requests",
@@ -114,6 +114,10 @@ class RequestMetrics:
         finally:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
+            # Routes of included routers carry their path without the router's prefix.
+            prefix = self.prefix if scope["path"].startswith(self.prefix + "/") else ""
+            if route is not None and not template.startswith(prefix):
+                template = prefix + template
             method = scope["method"]
             self.requests.labels(method, template, str(status)).inc()
             self.latency.labels(method, template).observe(time.perf_counter() - start)

@@ -106,7 +106,7 @@ class ModelStore:
 
     def aliases(self, model_id: int) -> dict[str, int]:
         stmt = select(ModelAlias.alias, ModelAlias.version).where(ModelAlias.model_id == model_id)
-        return dict(self.s.execute(stmt))
+        return dict(self.s.execute(stmt).all())
 
     def alias(self, model_id: int, alias: str) -> ModelAlias | None:
         return self.s.get(ModelAlias, (model_id, alias))

@@ -100,7 +100,7 @@ class RunStore:
         stmt = select(Param.key, Param.value).where(Param.run_id == run_id)
         if keys is not None:
             stmt = stmt.where(Param.key.in_(list(keys)))
-        return dict(self.s.execute(stmt))
+        return dict(self.s.execute(stmt).all())
 
     def add_params(self, run_id: str, params: Mapping[str, str]) -> None:
         if params:
