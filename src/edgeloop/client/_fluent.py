@@ -295,18 +295,18 @@ def load_model(uri: str) -> Predictor:
     return load_predictor(files, uri=f"{uri} (version {version.version})")
 
 
-_failed_by_exception = False
+_exit_status = "finished"
 _previous_hook = sys.excepthook
 
 
 def _excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
-    global _failed_by_exception
-    _failed_by_exception = True
+    global _exit_status
+    _exit_status = "killed" if issubclass(kind, KeyboardInterrupt) else "failed"
     _previous_hook(kind, value, tb)
 
 
 def _at_exit() -> None:
-    status = "failed" if _failed_by_exception else "finished"
+    status = _exit_status
     try:
         while _stack:
             end_run(status, run=_stack[-1])

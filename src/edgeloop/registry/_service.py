@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from edgeloop.errors import NotFound, ValidationFailed
+from edgeloop.errors import Conflict, NotFound, ValidationFailed
 from edgeloop.pages import Page, check_limit, decode_cursor, encode_cursor
 from edgeloop.registry._entities import AliasChange, ModelVersion, RegisteredModel
 from edgeloop.registry._formats import MODEL_META
@@ -148,9 +148,18 @@ def create_model_version(
             )
         meta = _read_meta(ws, files)
         at = now_ms()
-        model = store.find(name, for_update=True) or store.add(
-            name=name, description="", created_at=at, updated_at=at, created_by=ws.principal.name
-        )
+        model = store.find(name, for_update=True)
+        if model is None:
+            try:
+                model = store.add(
+                    name=name,
+                    description="",
+                    created_at=at,
+                    updated_at=at,
+                    created_by=ws.principal.name,
+                )
+            except Conflict:  # created and committed concurrently: lock that row instead
+                model = store.get(name, for_update=True)
         details = runs.details([run_id])[0]
         row = ModelVersionRow(
             model_id=model.id,
