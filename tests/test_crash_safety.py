@@ -265,8 +265,8 @@ class FlakySink:
             return len(points)
 
 
-def _point(step: int) -> MetricPoint:
-    return MetricPoint(key="loss", value=step / 3.0, step=step, timestamp=step)
+def _point(step: int) -> tuple[str, float, int, int]:
+    return ("loss", step / 3.0, step, step)
 
 
 def _add_interleaved(buffer: MetricBuffer, runs: Sequence[str], n: int) -> dict[str, list[int]]:

@@ -19,6 +19,7 @@ from edgeloop.tracking import MetricPoint
 __all__ = ["MetricBuffer"]
 
 Sink = Callable[[str, Sequence[MetricPoint]], object]
+Point = tuple[str, float, int, int]  # key, value, step, timestamp
 
 
 class MetricBuffer:
@@ -29,7 +30,7 @@ class MetricBuffer:
         self.batch_size = batch_size
         self.interval = interval
         self.max_retries = max_retries
-        self._pending: list[tuple[str, MetricPoint]] = []
+        self._pending: list[tuple[str, Point]] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
@@ -38,13 +39,14 @@ class MetricBuffer:
         self.last_error: BaseException | None = None
         self._rejected: list[str] = []
 
-    def add(self, run_id: str, point: MetricPoint) -> None:
+    def add(self, run_id: str, point: Point) -> None:
+        """Buffer one validated point: ``(key, value, step, timestamp)``."""
         with self._lock:
             self._pending.append((run_id, point))
-            full = len(self._pending) >= self.batch_size
+            crossed = len(self._pending) == self.batch_size
         if self._thread is None:
             self._start()
-        if full:
+        if crossed:
             self._wake.set()
 
     def pending(self) -> int:
@@ -78,8 +80,10 @@ class MetricBuffer:
             if not batch:
                 return
             by_run: dict[str, list[MetricPoint]] = defaultdict(list)
-            for run_id, point in batch:
-                by_run[run_id].append(point)
+            for run_id, (key, value, step, ts) in batch:
+                by_run[run_id].append(
+                    MetricPoint.model_construct(key=key, value=value, step=step, timestamp=ts)
+                )
             done: set[str] = set()
             try:
                 for run_id, points in by_run.items():

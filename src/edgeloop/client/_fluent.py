@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import math
 import sys
 import threading
 import time
@@ -25,7 +26,6 @@ from edgeloop.registry import ModelVersion, Predictor, load_predictor, save_skle
 from edgeloop.tracking import (
     DEFAULT_EXPERIMENT,
     ArtifactEntry,
-    MetricPoint,
     Run,
     RunInput,
     capture_lineage,
@@ -59,6 +59,7 @@ _lock = threading.RLock()
 _backend: Backend | None = None
 _buffer: MetricBuffer | None = None
 _stack: list[ActiveRun] = []
+_checked_keys: set[str] = set()
 
 
 def get_backend() -> Backend:
@@ -209,13 +210,12 @@ def set_tags(tags: Mapping[str, Any]) -> None:
 def log_metric(key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
     """Buffer one metric point; it is stored in the background, in batches."""
     run = _require_run()
-    point = MetricPoint.model_construct(
-        key=check_key("metric", key),
-        value=check_metric_value(key, value),
-        step=int(step),
-        timestamp=timestamp if timestamp is not None else int(time.time() * 1000),
-    )
-    _metrics().add(run.id, point)
+    if key not in _checked_keys:
+        _checked_keys.add(check_key("metric", key))
+    if type(value) is not float or not math.isfinite(value):
+        value = check_metric_value(key, value)
+    ts = timestamp if timestamp is not None else int(time.time() * 1000)
+    _metrics().add(run.id, (key, value, int(step), ts))
 
 
 def log_metrics(metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None) -> None:

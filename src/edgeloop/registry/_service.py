@@ -169,14 +169,12 @@ def create_model_version(
             source_path=path,
             flavor=str(meta.get("flavor", "")),
             signature=dict(meta.get("signature") or {}),
-            metrics={k: m.value for k, m in details.metrics.items()},
+            metrics=dict(details.metrics),
             tags=dict(tags or {}),
             lineage={
                 "run_id": run_id,
                 "experiment_id": run.experiment_id,
-                "inputs": [
-                    {"ref": i.ref, "kind": i.kind, "digest": i.digest} for i in details.inputs
-                ],
+                "inputs": list(details.inputs),
                 **(run.lineage or {}),
             },
             description=description,

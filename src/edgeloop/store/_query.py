@@ -12,7 +12,7 @@ from edgeloop.errors import ValidationFailed
 from edgeloop.store._filter import And, Comparison, Node, Not, Or, OrderBy
 from edgeloop.store._models import LatestMetric, Param, Run, Tag
 
-__all__ = ["compile_filter", "compile_order_by"]
+__all__ = ["apply_filter", "compile_filter", "compile_order_by"]
 
 _ATTRIBUTES: dict[str, Any] = {
     "run_id": Run.id,
@@ -82,6 +82,31 @@ def compile_filter(node: Node) -> ColumnElement[bool]:
     if isinstance(node, Not):
         return not_(compile_filter(node.item))
     raise TypeError(f"unknown filter node {node!r}")
+
+
+def apply_filter(stmt: Select[Any], node: Node) -> Select[Any]:
+    """Add ``node`` to a query over runs. Top-level metric, param and tag comparisons become
+    inner joins on their (run_id, key) primary key, which lets the database start from the
+    ``(key, value)`` index; everything else is a WHERE clause."""
+    items = node.items if isinstance(node, And) else (node,)
+    rest: list[Node] = []
+    for i, item in enumerate(items):
+        if isinstance(item, Comparison) and item.entity != "attributes":
+            table: Any = {"metrics": LatestMetric, "params": Param, "tags": Tag}[item.entity]
+            alias = aliased(table, name=f"flt{i}")
+            stmt = stmt.join(
+                alias,
+                and_(
+                    alias.run_id == Run.id,
+                    alias.key == item.key,
+                    _compare(alias.value, item.op, item.value),
+                ),
+            )
+        else:
+            rest.append(item)
+    if rest:
+        stmt = stmt.where(and_(*(compile_filter(n) for n in rest)))
+    return stmt
 
 
 def compile_order_by(stmt: Select[Any], order_by: Sequence[OrderBy]) -> Select[Any]:

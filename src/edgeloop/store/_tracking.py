@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import Table, and_, delete, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -23,9 +23,22 @@ from edgeloop.store._models import (
     RunInput,
     Tag,
 )
-from edgeloop.store._query import compile_filter, compile_order_by
+from edgeloop.store._query import apply_filter, compile_order_by
 
 __all__ = ["ExperimentStore", "MetricRow", "RunDetails", "RunStore"]
+
+_METRICS = cast(Table, Metric.__table__)
+_RUN_COLUMNS = [
+    Run.id,
+    Run.experiment_id,
+    Run.name,
+    Run.status,
+    Run.start_time,
+    Run.end_time,
+    Run.parent_run_id,
+    Run.created_by,
+    Run.lineage,
+]
 
 
 @dataclass(frozen=True)
@@ -38,11 +51,13 @@ class MetricRow:
 
 @dataclass
 class RunDetails:
-    run: Run
+    """A run's columns with its params, tags, latest metric values and inputs."""
+
+    run: dict[str, Any]
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, MetricRow] = field(default_factory=dict)
-    inputs: list[RunInput] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    inputs: list[dict[str, str]] = field(default_factory=list)
 
 
 def _upsert(session: Session, table: Any) -> Any:
@@ -136,8 +151,8 @@ class RunStore:
         """Append points and move each key's latest value (highest step, then timestamp)."""
         if not points:
             return
-        self.s.execute(
-            insert(Metric),
+        self.s.connection().execute(
+            _METRICS.insert(),
             [
                 {
                     "run_id": run_id,
@@ -217,7 +232,7 @@ class RunStore:
         """Run ids matching the parsed filter, in order; ``limit`` rows from ``offset``."""
         stmt = select(Run.id).where(Run.experiment_id.in_(list(experiment_ids)))
         if node is not None:
-            stmt = stmt.where(compile_filter(node))
+            stmt = apply_filter(stmt, node)
         stmt = compile_order_by(stmt, order_by).offset(offset).limit(limit)
         return list(self.s.scalars(stmt))
 
@@ -226,29 +241,35 @@ class RunStore:
         return int(self.s.scalar(stmt) or 0)
 
     def details(self, run_ids: Sequence[str]) -> list[RunDetails]:
-        """Runs with params, tags, latest metrics and inputs, in the order of ``run_ids``."""
+        """Runs with params, tags, latest metrics and inputs, in the order of ``run_ids``.
+
+        Plain column selects, not ORM objects: a search returns thousands of rows."""
         if not run_ids:
             return []
         ids = list(run_ids)
-        by_id = {r.id: RunDetails(r) for r in self.s.scalars(select(Run).where(Run.id.in_(ids)))}
-        for run_id, k, v in self.s.execute(
+        conn = self.s.connection()
+        by_id = {
+            row["id"]: RunDetails(dict(row))
+            for row in conn.execute(select(*_RUN_COLUMNS).where(Run.id.in_(ids))).mappings()
+        }
+        for run_id, k, v in conn.execute(
             select(Param.run_id, Param.key, Param.value).where(Param.run_id.in_(ids))
         ):
             by_id[run_id].params[k] = v
-        for run_id, k, v in self.s.execute(
+        for run_id, k, v in conn.execute(
             select(Tag.run_id, Tag.key, Tag.value).where(Tag.run_id.in_(ids))
         ):
             by_id[run_id].tags[k] = v
-        for metric_run, key, value, step, ts in self.s.execute(
-            select(
-                LatestMetric.run_id,
-                LatestMetric.key,
-                LatestMetric.value,
-                LatestMetric.step,
-                LatestMetric.timestamp,
-            ).where(LatestMetric.run_id.in_(ids))
+        for run_id, mkey, mvalue in conn.execute(
+            select(LatestMetric.run_id, LatestMetric.key, LatestMetric.value).where(
+                LatestMetric.run_id.in_(ids)
+            )
         ):
-            by_id[metric_run].metrics[key] = MetricRow(key, value, step, ts)
-        for inp in self.s.scalars(select(RunInput).where(RunInput.run_id.in_(ids))):
-            by_id[inp.run_id].inputs.append(inp)
+            by_id[run_id].metrics[mkey] = mvalue
+        for run_id, ref, kind, digest in conn.execute(
+            select(RunInput.run_id, RunInput.ref, RunInput.kind, RunInput.digest).where(
+                RunInput.run_id.in_(ids)
+            )
+        ):
+            by_id[run_id].inputs.append({"ref": ref, "kind": kind, "digest": digest})
         return [by_id[i] for i in ids if i in by_id]

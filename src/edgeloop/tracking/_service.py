@@ -5,6 +5,7 @@ Each function is one transaction on the workspace's database.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, BinaryIO
@@ -80,21 +81,25 @@ def _experiment(row: ExperimentRow) -> Experiment:
 
 
 def _run(d: RunDetails) -> Run:
+    # Rows come from our own database: construct without re-validating every field.
     r = d.run
-    return Run(
-        id=r.id,
-        experiment_id=r.experiment_id,
-        name=r.name,
-        status=r.status,
-        start_time=r.start_time,
-        end_time=r.end_time,
-        parent_run_id=r.parent_run_id,
-        created_by=r.created_by,
+    return Run.model_construct(
+        id=r["id"],
+        experiment_id=r["experiment_id"],
+        name=r["name"],
+        status=r["status"],
+        start_time=r["start_time"],
+        end_time=r["end_time"],
+        parent_run_id=r["parent_run_id"],
+        created_by=r["created_by"],
         params=d.params,
-        metrics={k: m.value for k, m in d.metrics.items()},
+        metrics=d.metrics,
         tags=d.tags,
-        lineage=dict(r.lineage or {}),
-        inputs=[RunInput(ref=i.ref, kind=i.kind, digest=i.digest) for i in d.inputs],
+        lineage=dict(r["lineage"] or {}),
+        inputs=[
+            RunInput.model_construct(ref=i["ref"], kind=i["kind"], digest=i["digest"])
+            for i in d.inputs
+        ],
     )
 
 
@@ -277,15 +282,15 @@ def delete_tag(ws: Workspace, run_id: str, key: str) -> None:
 
 def log_metrics(ws: Workspace, run_id: str, points: Iterable[MetricPoint]) -> int:
     """Append metric points in one transaction; returns how many were stored."""
-    rows = [
-        MetricRow(
-            key=check_key("metric", p.key),
-            value=check_metric_value(p.key, p.value),
-            step=int(p.step),
-            timestamp=int(p.timestamp),
-        )
-        for p in points
-    ]
+    rows: list[MetricRow] = []
+    keys: set[str] = set()
+    for p in points:
+        if p.key not in keys:
+            keys.add(check_key("metric", p.key))
+        value = p.value
+        if type(value) is not float or not math.isfinite(value):
+            value = check_metric_value(p.key, value)
+        rows.append(MetricRow(p.key, value, int(p.step), int(p.timestamp)))
     if not rows:
         return 0
     with ws.db.write() as s:
