@@ -20,6 +20,7 @@ def test_top_level_all_is_exact() -> None:
             "ValidationFailed",
             "__version__",
             "active_run",
+            "data",
             "end_run",
             "get_backend",
             "load_model",
@@ -45,7 +46,18 @@ def test_top_level_all_is_exact() -> None:
 def test_subpackages_declare_their_public_surface() -> None:
     import importlib
 
-    for package in ("artifacts", "client", "governance", "registry", "server", "store", "tracking"):
+    for package in (
+        "artifacts",
+        "client",
+        "data",
+        "datasets",
+        "governance",
+        "monitoring",
+        "registry",
+        "server",
+        "store",
+        "tracking",
+    ):
         module = importlib.import_module(f"edgeloop.{package}")
         for name in module.__all__:
             assert hasattr(module, name), f"edgeloop.{package}.{name}"

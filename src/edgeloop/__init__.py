@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from edgeloop import data
 from edgeloop._version import __version__
 from edgeloop.client import (
     ActiveRun,
@@ -54,6 +55,7 @@ __all__ = [
     "ValidationFailed",
     "__version__",
     "active_run",
+    "data",
     "end_run",
     "get_backend",
     "load_model",

@@ -8,6 +8,7 @@ catch the same exception whichever backend they use::
     EdgeloopError                 500  exit 1
     ├── ValidationFailed          400  exit 2   bad input; says which field and what is allowed
     │   ├── FilterSyntaxError     400  exit 2   a search filter that does not parse (has a position)
+    │   ├── DataRejected          422  exit 2   data that broke its dataset's expectations
     │   └── PayloadTooLarge       413  exit 2
     ├── Unauthenticated           401  exit 5   no token, or a token that is unknown or revoked
     ├── PermissionDenied          403  exit 5   the token's role is too low
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 __all__ = [
     "BackendUnavailable",
     "Conflict",
+    "DataRejected",
     "EdgeloopError",
     "FilterSyntaxError",
     "IntegrityError",
@@ -80,6 +82,14 @@ class FilterSyntaxError(ValidationFailed):
         return int(self.details.get("position", 0))
 
 
+class DataRejected(ValidationFailed):
+    """Data that violates its dataset's expectations under the ``reject`` policy; nothing was
+    stored. ``details["report"]`` holds the validation report."""
+
+    code = "data_rejected"
+    http_status = 422
+
+
 class PayloadTooLarge(ValidationFailed):
     code = "payload_too_large"
     http_status = 413
@@ -129,6 +139,7 @@ _BY_CODE: dict[str, type[EdgeloopError]] = {
         EdgeloopError,
         ValidationFailed,
         FilterSyntaxError,
+        DataRejected,
         PayloadTooLarge,
         Unauthenticated,
         PermissionDenied,

@@ -37,6 +37,7 @@ def test_demo_trains_registers_and_aliases(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    assert "datasets:/digits@1" in done.stdout
     assert "models:/digits@production" in done.stdout
     assert "edgeloop server" in done.stdout
     listed = subprocess.run(

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from edgeloop.cli._data import app as data_app
 from edgeloop.cli._demo import demo
 from edgeloop.cli._registry import models
 from edgeloop.cli._server import server
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(data_app, name="data")
 app.add_typer(experiments, name="experiments")
 app.add_typer(runs, name="runs")
 app.add_typer(models, name="models")

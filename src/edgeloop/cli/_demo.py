@@ -1,45 +1,72 @@
 """``edgeloop demo``: the main job, end to end, on the embedded defaults.
 
-Stages: train a real model on scikit-learn's bundled digits with its loss curve tracked →
-register it → alias it ``production`` → load it back by alias and check it.
+Stages: register scikit-learn's bundled digits as a validated, profiled dataset version with a
+recorded stratified split → train a real model on it with its loss curve tracked (the run
+records the dataset version it read) → register it → alias it ``production`` → load it back by
+alias and check it.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import typer
 
 import edgeloop.client as el
+from edgeloop import data
 from edgeloop.cli._render import console, table
 
 EXPERIMENT = "digits"
 MODEL = "digits"
+DATASET = "digits"
 
 
-def _train_digits(epochs: int) -> tuple[str, float]:
+def _register_digits(workdir: Path) -> str:
+    """Write the digits as a CSV, add it as a dataset version, record a stratified split."""
+    import pandas as pd
     from sklearn.datasets import load_digits
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.metrics import accuracy_score, f1_score, log_loss
-    from sklearn.model_selection import train_test_split
-    from sklearn.neural_network import MLPClassifier
 
     digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, digits.target, test_size=0.25, random_state=0, stratify=digits.target
+    frame = pd.DataFrame(digits.data.astype(np.int64), columns=[f"px{i}" for i in range(64)])
+    frame.insert(0, "id", [f"d{i:04d}" for i in range(len(frame))])
+    frame["label"] = [str(t) for t in digits.target]
+    path = workdir / "digits.csv"
+    frame.to_csv(path, index=False)
+    result = data.add(DATASET, path, label_from="column:label", key="id")
+    version = result.version
+    data.split(version.uri, "holdout", method="stratified", test=0.25, seed=0)
+    console.print(
+        f"{'added' if result.created else 'found'} {version.uri}: {version.rows} rows, "
+        f"{len(version.schema_['columns'])} columns, validation "
+        f"{'passed' if version.validation.get('ok') else 'failed'}, profile "
+        f"{version.profile_digest[:12]}"
     )
+    return version.uri
+
+
+def _train_digits(dataset: str, epochs: int) -> tuple[str, float]:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, f1_score, log_loss
+    from sklearn.neural_network import MLPClassifier
+
     params = {"model": "mlp", "hidden": 32, "lr": 0.01, "epochs": epochs, "seed": 0}
     model = MLPClassifier(
         hidden_layer_sizes=(params["hidden"],), learning_rate_init=params["lr"], random_state=0
     )
-    classes = np.unique(y_train)
-    with el.start_run(
-        experiment=EXPERIMENT, name="mlp-32", params=params, inputs=["sklearn:digits"]
-    ) as run:
+    with el.start_run(experiment=EXPERIMENT, name="mlp-32", params=params) as run:
         el.set_tag("stage", "demo")
+        table = data.load(dataset)  # recorded as the run's input
+        _, side = data.get_split(dataset, "holdout")
+        pixels = table.select([f"px{i}" for i in range(64)]).to_pandas().to_numpy()
+        x = (pixels / 16.0).astype(np.float32)
+        y = np.asarray(table.column("label").to_pylist())
+        x_train, x_test = x[side == "train"], x[side == "test"]
+        y_train, y_test = y[side == "train"], y[side == "test"]
+        classes = np.unique(y_train)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             for epoch in range(epochs):
@@ -49,7 +76,7 @@ def _train_digits(epochs: int) -> tuple[str, float]:
                     {
                         "train_loss": float(model.loss_),
                         "val_loss": float(log_loss(y_test, proba)),
-                        "val_accuracy": float(accuracy_score(y_test, proba.argmax(1))),
+                        "val_accuracy": float(accuracy_score(y_test, classes[proba.argmax(1)])),
                     },
                     step=epoch,
                 )
@@ -66,18 +93,22 @@ def demo(epochs: int = typer.Option(30, help="Training epochs for the digits MLP
     """Run the main job end to end on the local workspace (EDGELOOP_HOME, default .edgeloop)."""
     started = time.perf_counter()
     backend = el.get_backend()
-    console.rule("[bold]1. train and track[/]")
-    run_id, accuracy = _train_digits(epochs)
+    console.rule("[bold]1. version the data[/]")
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset = _register_digits(Path(tmp))
+
+    console.rule("[bold]2. train and track[/]")
+    run_id, accuracy = _train_digits(dataset, epochs)
     console.print(f"run {run_id}: {epochs} epochs, test accuracy {accuracy:.3f}")
 
-    console.rule("[bold]2. register and alias[/]")
+    console.rule("[bold]3. register and alias[/]")
     version = backend.create_model_version(
         MODEL, run_id=run_id, path="model", description="digits MLP from edgeloop demo"
     )
     backend.set_alias(MODEL, "production", version.version, reason="demo: best digits model")
     console.print(f"registered {version.uri}; models:/{MODEL}@production → {version.version}")
 
-    console.rule("[bold]3. load by alias and check[/]")
+    console.rule("[bold]4. load by alias and check[/]")
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -88,6 +119,7 @@ def demo(epochs: int = typer.Option(30, help="Training epochs for the digits MLP
         "summary",
         ["what", "value"],
         [
+            ("dataset", dataset),
             ("run", run_id),
             ("model", f"models:/{MODEL}@production (version {version.version})"),
             ("test accuracy", f"{accuracy:.4f}"),
@@ -96,6 +128,8 @@ def demo(epochs: int = typer.Option(30, help="Training epochs for the digits MLP
         ],
     )
     console.print(
-        "Look at it: [bold]edgeloop runs list -e digits[/], [bold]edgeloop models show digits[/],"
+        "Look at it: [bold]edgeloop data show digits@latest[/], "
+        "[bold]edgeloop runs list -e digits[/],"
+        " [bold]edgeloop models show digits[/],"
         " or start the API with [bold]edgeloop server[/] and open http://127.0.0.1:8080/docs"
     )

@@ -6,6 +6,16 @@ import abc
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
+import numpy as np
+
+from edgeloop.datasets import (
+    AddResult,
+    DatasetDiff,
+    DatasetInfo,
+    DatasetVersionInfo,
+    LabelChangeInfo,
+    SplitInfo,
+)
 from edgeloop.governance import TokenInfo
 from edgeloop.pages import Page
 from edgeloop.registry import AliasChange, ModelVersion, RegisteredModel
@@ -131,6 +141,84 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def resolve_model_uri(self, uri: str) -> ModelVersion: ...
+
+    # datasets
+    @abc.abstractmethod
+    def add_dataset_version(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        label: str | None = None,
+        key: str | None = None,
+        sensor: Mapping[str, Any] | None = None,
+        source: Mapping[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> AddResult:
+        """Store Parquet ``data`` as the next version of ``name`` (see ``edgeloop.data.add``)."""
+
+    @abc.abstractmethod
+    def get_dataset(self, name: str) -> DatasetInfo: ...
+
+    @abc.abstractmethod
+    def list_datasets(self, cursor: str | None = None, limit: int = 100) -> Page[DatasetInfo]: ...
+
+    @abc.abstractmethod
+    def get_dataset_version(self, ref: str) -> DatasetVersionInfo: ...
+
+    @abc.abstractmethod
+    def list_dataset_versions(self, name: str) -> list[DatasetVersionInfo]: ...
+
+    @abc.abstractmethod
+    def download_dataset(self, ref: str, *, allow_quarantined: bool = False) -> bytes: ...
+
+    @abc.abstractmethod
+    def get_dataset_profile(self, ref: str) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def accept_dataset_version(self, ref: str, note: str = "") -> DatasetVersionInfo: ...
+
+    @abc.abstractmethod
+    def get_dataset_schema(self, name: str) -> str: ...
+
+    @abc.abstractmethod
+    def set_dataset_schema(self, name: str, yaml_text: str) -> str: ...
+
+    @abc.abstractmethod
+    def set_dataset_policy(self, name: str, policy: str) -> DatasetInfo: ...
+
+    @abc.abstractmethod
+    def diff_datasets(self, a: str, b: str, key: str | None = None) -> DatasetDiff: ...
+
+    @abc.abstractmethod
+    def relabel_dataset(
+        self, ref: str, changes: Mapping[str, str], reason: str
+    ) -> DatasetVersionInfo: ...
+
+    @abc.abstractmethod
+    def label_history(self, name: str, sample: str) -> list[LabelChangeInfo]: ...
+
+    @abc.abstractmethod
+    def create_split(
+        self, ref: str, name: str, spec: Mapping[str, Any], kind: str = "split"
+    ) -> SplitInfo: ...
+
+    @abc.abstractmethod
+    def get_split(self, ref: str, name: str) -> tuple[SplitInfo, np.ndarray]: ...
+
+    @abc.abstractmethod
+    def list_splits(self, ref: str) -> list[SplitInfo]: ...
+
+    @abc.abstractmethod
+    def window_dataset(
+        self,
+        ref: str,
+        *,
+        length_ms: float,
+        stride_ms: float,
+        into: str | None = None,
+        pad: str = "drop",
+    ) -> AddResult: ...
 
     # tokens
     @abc.abstractmethod

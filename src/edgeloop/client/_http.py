@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 import httpx
+import numpy as np
 from pydantic import BaseModel, TypeAdapter
 
 from edgeloop.client._backend import Backend
+from edgeloop.datasets import (
+    AddResult,
+    DatasetDiff,
+    DatasetInfo,
+    DatasetVersionInfo,
+    LabelChangeInfo,
+    SplitInfo,
+    parse_ref,
+)
 from edgeloop.errors import BackendUnavailable, EdgeloopError, error_from_code
 from edgeloop.governance import TokenInfo
 from edgeloop.pages import Page
@@ -236,6 +248,121 @@ class HttpBackend(Backend):
 
     def resolve_model_uri(self, uri: str) -> ModelVersion:
         return self._json("GET", "/resolve", ModelVersion, params={"uri": uri})
+
+    # datasets ----------------------------------------------------------------------
+
+    @staticmethod
+    def _version_path(ref: str) -> str:
+        name, version = parse_ref(ref)
+        return f"/datasets/{_q(name)}/versions/{'latest' if version is None else version}"
+
+    def add_dataset_version(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        label: str | None = None,
+        key: str | None = None,
+        sensor: Mapping[str, Any] | None = None,
+        source: Mapping[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> AddResult:
+        params: dict[str, Any] = {
+            "meta": json.dumps({"sensor": dict(sensor or {}), "source": dict(source or {})})
+        }
+        params.update({k: v for k, v in (("label", label), ("key", key), ("policy", policy)) if v})
+        return self._json(
+            "POST",
+            f"/datasets/{_q(name)}/versions",
+            AddResult,
+            content=data,
+            params=params,
+            headers={"Content-Type": "application/vnd.apache.parquet"},
+        )
+
+    def get_dataset(self, name: str) -> DatasetInfo:
+        return self._json("GET", f"/datasets/{_q(name)}", DatasetInfo)
+
+    def list_datasets(self, cursor: str | None = None, limit: int = 100) -> Page[DatasetInfo]:
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        return self._json("GET", "/datasets", Page[DatasetInfo], params=params)
+
+    def get_dataset_version(self, ref: str) -> DatasetVersionInfo:
+        return self._json("GET", self._version_path(ref), DatasetVersionInfo)
+
+    def list_dataset_versions(self, name: str) -> list[DatasetVersionInfo]:
+        return self._list(f"/datasets/{_q(name)}/versions", DatasetVersionInfo)
+
+    def download_dataset(self, ref: str, *, allow_quarantined: bool = False) -> bytes:
+        params = {"allow_quarantined": "true"} if allow_quarantined else {}
+        return self._request("GET", self._version_path(ref) + "/data", params=params).content
+
+    def get_dataset_profile(self, ref: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("GET", self._version_path(ref) + "/profile").json()
+        return data
+
+    def accept_dataset_version(self, ref: str, note: str = "") -> DatasetVersionInfo:
+        return self._json(
+            "POST", self._version_path(ref) + "/accept", DatasetVersionInfo, json={"note": note}
+        )
+
+    def get_dataset_schema(self, name: str) -> str:
+        return self._request("GET", f"/datasets/{_q(name)}/schema").text
+
+    def set_dataset_schema(self, name: str, yaml_text: str) -> str:
+        return self._request(
+            "PUT",
+            f"/datasets/{_q(name)}/schema",
+            content=yaml_text.encode(),
+            headers={"Content-Type": "application/yaml"},
+        ).text
+
+    def set_dataset_policy(self, name: str, policy: str) -> DatasetInfo:
+        return self._json(
+            "PUT", f"/datasets/{_q(name)}/policy", DatasetInfo, json={"policy": policy}
+        )
+
+    def diff_datasets(self, a: str, b: str, key: str | None = None) -> DatasetDiff:
+        return self._json("POST", "/datasets/diff", DatasetDiff, json={"a": a, "b": b, "key": key})
+
+    def relabel_dataset(
+        self, ref: str, changes: Mapping[str, str], reason: str
+    ) -> DatasetVersionInfo:
+        body = {"changes": dict(changes), "reason": reason}
+        return self._json(
+            "POST", self._version_path(ref) + "/relabel", DatasetVersionInfo, json=body
+        )
+
+    def label_history(self, name: str, sample: str) -> list[LabelChangeInfo]:
+        return self._list(
+            f"/datasets/{_q(name)}/label-history", LabelChangeInfo, params={"sample": sample}
+        )
+
+    def create_split(
+        self, ref: str, name: str, spec: Mapping[str, Any], kind: str = "split"
+    ) -> SplitInfo:
+        body = {"name": name, "kind": kind, "spec": dict(spec)}
+        return self._json("POST", self._version_path(ref) + "/splits", SplitInfo, json=body)
+
+    def get_split(self, ref: str, name: str) -> tuple[SplitInfo, np.ndarray]:
+        response = self._request("GET", self._version_path(ref) + f"/splits/{_q(name)}")
+        info = SplitInfo.model_validate_json(response.headers["x-edgeloop-split"])
+        return info, np.load(io.BytesIO(response.content), allow_pickle=False)
+
+    def list_splits(self, ref: str) -> list[SplitInfo]:
+        return self._list(self._version_path(ref) + "/splits", SplitInfo)
+
+    def window_dataset(
+        self,
+        ref: str,
+        *,
+        length_ms: float,
+        stride_ms: float,
+        into: str | None = None,
+        pad: str = "drop",
+    ) -> AddResult:
+        body = {"length_ms": length_ms, "stride_ms": stride_ms, "into": into, "pad": pad}
+        return self._json("POST", self._version_path(ref) + "/windows", AddResult, json=body)
 
     # tokens ------------------------------------------------------------------------
 

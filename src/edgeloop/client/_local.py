@@ -5,9 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
-from edgeloop import governance, registry, tracking
+import numpy as np
+
+from edgeloop import datasets, governance, registry, tracking
 from edgeloop.client._backend import Backend
 from edgeloop.config import Settings
+from edgeloop.datasets import (
+    AddResult,
+    DatasetDiff,
+    DatasetInfo,
+    DatasetVersionInfo,
+    LabelChangeInfo,
+    SplitInfo,
+)
 from edgeloop.governance import TokenInfo
 from edgeloop.pages import Page
 from edgeloop.registry import AliasChange, ModelVersion, RegisteredModel
@@ -149,6 +159,89 @@ class LocalBackend(Backend):
 
     def resolve_model_uri(self, uri: str) -> ModelVersion:
         return registry.resolve_model_uri(self.ws, uri)
+
+    def add_dataset_version(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        label: str | None = None,
+        key: str | None = None,
+        sensor: Mapping[str, Any] | None = None,
+        source: Mapping[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> AddResult:
+        return datasets.add_version(
+            self.ws, name, data, label=label, key=key, sensor=sensor, source=source, policy=policy
+        )
+
+    def get_dataset(self, name: str) -> DatasetInfo:
+        return datasets.get_dataset(self.ws, name)
+
+    def list_datasets(self, cursor: str | None = None, limit: int = 100) -> Page[DatasetInfo]:
+        return datasets.list_datasets(self.ws, cursor, limit)
+
+    def get_dataset_version(self, ref: str) -> DatasetVersionInfo:
+        return datasets.get_version(self.ws, ref)
+
+    def list_dataset_versions(self, name: str) -> list[DatasetVersionInfo]:
+        return datasets.list_versions(self.ws, name)
+
+    def download_dataset(self, ref: str, *, allow_quarantined: bool = False) -> bytes:
+        version = datasets.get_version(self.ws, ref)
+        datasets.check_loadable(version, allow_quarantined=allow_quarantined)
+        return self.ws.artifacts.get_bytes(version.digest)
+
+    def get_dataset_profile(self, ref: str) -> dict[str, Any]:
+        return datasets.get_profile(self.ws, ref).to_dict()
+
+    def accept_dataset_version(self, ref: str, note: str = "") -> DatasetVersionInfo:
+        return datasets.accept_version(self.ws, ref, note)
+
+    def get_dataset_schema(self, name: str) -> str:
+        return datasets.get_schema(self.ws, name)
+
+    def set_dataset_schema(self, name: str, yaml_text: str) -> str:
+        datasets.set_schema(self.ws, name, yaml_text)
+        return datasets.get_schema(self.ws, name)
+
+    def set_dataset_policy(self, name: str, policy: str) -> DatasetInfo:
+        return datasets.set_policy(self.ws, name, policy)
+
+    def diff_datasets(self, a: str, b: str, key: str | None = None) -> DatasetDiff:
+        return datasets.diff_versions(self.ws, a, b, key)
+
+    def relabel_dataset(
+        self, ref: str, changes: Mapping[str, str], reason: str
+    ) -> DatasetVersionInfo:
+        return datasets.relabel(self.ws, ref, changes, reason)
+
+    def label_history(self, name: str, sample: str) -> list[LabelChangeInfo]:
+        return datasets.label_history(self.ws, name, sample)
+
+    def create_split(
+        self, ref: str, name: str, spec: Mapping[str, Any], kind: str = "split"
+    ) -> SplitInfo:
+        return datasets.create_split(self.ws, ref, name, dict(spec), kind=kind)
+
+    def get_split(self, ref: str, name: str) -> tuple[SplitInfo, np.ndarray]:
+        return datasets.get_split(self.ws, ref, name)
+
+    def list_splits(self, ref: str) -> list[SplitInfo]:
+        return datasets.list_splits(self.ws, ref)
+
+    def window_dataset(
+        self,
+        ref: str,
+        *,
+        length_ms: float,
+        stride_ms: float,
+        into: str | None = None,
+        pad: str = "drop",
+    ) -> AddResult:
+        return datasets.window(
+            self.ws, ref, length_ms=length_ms, stride_ms=stride_ms, into=into, pad=pad
+        )
 
     def create_token(self, name: str, role: str) -> tuple[TokenInfo, str]:
         return governance.create_token(self.ws, name, role)

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from edgeloop._version import __version__
 from edgeloop.config import Settings, load_settings
-from edgeloop.server import _admin_routes, _registry_routes, _tracking_routes
+from edgeloop.server import _admin_routes, _dataset_routes, _registry_routes, _tracking_routes
 from edgeloop.server._errors import install_error_handlers
 from edgeloop.server._middleware import BodyLimit, RequestMetrics
 from edgeloop.workspace import Workspace
@@ -63,7 +63,12 @@ def create_app(
         app.state.workspace = workspace
     registry = CollectorRegistry()
     install_error_handlers(app)
-    for router in (_tracking_routes.router, _registry_routes.router, _admin_routes.router):
+    for router in (
+        _tracking_routes.router,
+        _registry_routes.router,
+        _dataset_routes.router,
+        _admin_routes.router,
+    ):
         app.include_router(router, prefix=API)
 
     @app.get("/healthz", include_in_schema=False)

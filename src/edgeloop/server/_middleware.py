@@ -34,7 +34,10 @@ class BodyLimit:
         self.app, self.json_limit, self.upload_limit = app, json_limit, upload_limit
 
     def _limit(self, scope: Scope) -> int:
-        if scope["method"] == "PUT" and "/artifacts/" in scope["path"]:
+        path, method = scope["path"], scope["method"]
+        if (method == "PUT" and "/artifacts/" in path) or (
+            method == "POST" and path.startswith("/api/v1/datasets/") and path.endswith("/versions")
+        ):
             return self.upload_limit
         return self.json_limit
 

@@ -7,6 +7,7 @@ embedded default, WAL mode) and PostgreSQL (psycopg 3); one contract suite runs 
 from __future__ import annotations
 
 from edgeloop.store._database import Database
+from edgeloop.store._datasets import DatasetStore
 from edgeloop.store._filter import (
     And,
     Comparison,
@@ -20,7 +21,11 @@ from edgeloop.store._filter import (
 from edgeloop.store._models import (
     AliasEvent,
     Base,
+    Dataset,
+    DatasetSplit,
+    DatasetVersion,
     Experiment,
+    LabelChange,
     Model,
     ModelAlias,
     ModelVersion,
@@ -40,8 +45,13 @@ __all__ = [
     "Base",
     "Comparison",
     "Database",
+    "Dataset",
+    "DatasetSplit",
+    "DatasetStore",
+    "DatasetVersion",
     "Experiment",
     "ExperimentStore",
+    "LabelChange",
     "MetricRow",
     "Model",
     "ModelAlias",

@@ -189,3 +189,79 @@ class Token(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     created_by: Mapped[str] = mapped_column(String(256))
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    policy: Mapped[str] = mapped_column(String(16), default="reject")
+    schema_yaml: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(256))
+
+
+class DatasetVersion(Base):
+    """An immutable version: a normalised Parquet blob, its schema, profile and provenance."""
+
+    __tablename__ = "dataset_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    label: Mapped[str | None] = mapped_column(String(250), nullable=True)
+    key: Mapped[str | None] = mapped_column(String(250), nullable=True)
+    schema: Mapped[Json] = mapped_column(default=dict)
+    sensor: Mapped[Json] = mapped_column(default=dict)
+    profile_digest: Mapped[str] = mapped_column(String(64))
+    parent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    source: Mapped[Json] = mapped_column(default=dict)
+    transformation: Mapped[Json] = mapped_column(default=dict)
+    validation: Mapped[Json] = mapped_column(default=dict)
+    review: Mapped[Json] = mapped_column(default=dict)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(256))
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_number"),
+        Index("ix_dataset_versions_digest", "dataset_id", "digest"),
+    )
+
+
+class LabelChange(Base):
+    """Who changed which sample's label, in which version, and why (append-only)."""
+
+    __tablename__ = "label_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    sample: Mapped[str] = mapped_column(String(512))
+    old_label: Mapped[str | None] = mapped_column(String(250), nullable=True)
+    new_label: Mapped[str] = mapped_column(String(250))
+    actor: Mapped[str] = mapped_column(String(256))
+    at: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (Index("ix_label_changes_sample", "dataset_id", "sample", "id"),)
+
+
+class DatasetSplit(Base):
+    """A recorded split or fold assignment of one version; the assignment is a blob."""
+
+    __tablename__ = "dataset_splits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[Json] = mapped_column(default=dict)
+    digest: Mapped[str] = mapped_column(String(64))
+    counts: Mapped[Json] = mapped_column(default=dict)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(256))
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version", "name", name="uq_dataset_splits_name"),
+    )

@@ -1,0 +1,36 @@
+"""One canonical Parquet encoding per table, so identical data has one content digest."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from edgeloop.errors import ValidationFailed
+
+__all__ = ["canonical_parquet", "read_parquet_bytes"]
+
+
+def canonical_parquet(table: pa.Table) -> tuple[bytes, str]:
+    """Parquet bytes written with fixed options and no key-value metadata, and their SHA-256."""
+    clean = table.replace_schema_metadata(None)
+    sink = io.BytesIO()
+    pq.write_table(
+        clean,
+        sink,
+        compression="zstd",
+        row_group_size=131_072,
+        use_dictionary=True,
+        write_statistics=True,
+    )
+    data = sink.getvalue()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def read_parquet_bytes(data: bytes) -> pa.Table:
+    try:
+        return pq.read_table(io.BytesIO(data))
+    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+        raise ValidationFailed(f"the uploaded data is not a readable Parquet file: {exc}") from exc
