@@ -36,6 +36,8 @@ pytest: $(STAMP) services
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/data.py
+	$(BIN)/python benchmarks/profile_memory.py --edges
 
 clean:
 	rm -rf $(VENV) .edgeloop .peers .pytest_cache .mypy_cache .ruff_cache
