@@ -55,8 +55,10 @@ def test_subpackages_declare_their_public_surface() -> None:
         "monitoring",
         "registry",
         "server",
+        "sim",
         "store",
         "tracking",
+        "train",
     ):
         module = importlib.import_module(f"edgeloop.{package}")
         for name in module.__all__:

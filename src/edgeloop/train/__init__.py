@@ -1,0 +1,47 @@
+"""Training helpers: feature blocks for sensor windows, evaluation reports and SVG charts.
+
+>>> from edgeloop.train import FeaturePipeline, FlattenBlock, SpectralBlock
+>>> pipeline = FeaturePipeline(
+...     blocks=(FlattenBlock(), SpectralBlock(sample_rate=100.0)), axes=("acc_x", "acc_y")
+... )
+>>> pipeline.feature_names()[:2]
+['acc_x.mean', 'acc_x.min']
+"""
+
+from __future__ import annotations
+
+from edgeloop.train._evaluate import (
+    ClassificationReport,
+    RegressionReport,
+    evaluate_classifier,
+    evaluate_regressor,
+)
+from edgeloop.train._plots import (
+    bar_chart_svg,
+    confusion_matrix_svg,
+    feature_importance_svg,
+    pr_curves_svg,
+    roc_curves_svg,
+)
+from edgeloop.train.features import (
+    FeaturePipeline,
+    FlattenBlock,
+    SpectralBlock,
+    windows_from_table,
+)
+
+__all__ = [
+    "ClassificationReport",
+    "FeaturePipeline",
+    "FlattenBlock",
+    "RegressionReport",
+    "SpectralBlock",
+    "bar_chart_svg",
+    "confusion_matrix_svg",
+    "evaluate_classifier",
+    "evaluate_regressor",
+    "feature_importance_svg",
+    "pr_curves_svg",
+    "roc_curves_svg",
+    "windows_from_table",
+]
