@@ -37,6 +37,7 @@ def test_top_level_all_is_exact() -> None:
             "set_tag",
             "set_tags",
             "start_run",
+            "step",
         ]
     )
     for name in edgeloop.__all__:
@@ -53,6 +54,7 @@ def test_subpackages_declare_their_public_surface() -> None:
         "datasets",
         "governance",
         "monitoring",
+        "pipelines",
         "registry",
         "server",
         "sim",

@@ -41,6 +41,7 @@ from edgeloop.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from edgeloop.pipelines import step
 
 __all__ = [
     "ActiveRun",
@@ -72,4 +73,5 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
 ]

@@ -8,6 +8,7 @@ import typer
 
 from edgeloop.cli._data import app as data_app
 from edgeloop.cli._demo import demo
+from edgeloop.cli._pipelines import pipelines_app, run
 from edgeloop.cli._registry import models
 from edgeloop.cli._server import server
 from edgeloop.cli._tokens import tokens
@@ -28,6 +29,8 @@ app.add_typer(experiments, name="experiments")
 app.add_typer(runs, name="runs")
 app.add_typer(models, name="models")
 app.add_typer(tokens, name="tokens")
+app.add_typer(pipelines_app, name="pipelines")
+app.command("run")(run)
 app.command("server")(server)
 app.command("demo")(demo)
 

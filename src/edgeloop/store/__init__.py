@@ -30,11 +30,14 @@ from edgeloop.store._models import (
     ModelAlias,
     ModelVersion,
     ModelVersionFile,
+    PipelineRun,
     Run,
     RunArtifact,
     RunInput,
+    StepRun,
     Token,
 )
+from edgeloop.store._pipelines import PipelineStore
 from edgeloop.store._registry import ModelStore
 from edgeloop.store._tokens import TokenStore
 from edgeloop.store._tracking import ExperimentStore, MetricRow, RunDetails, RunStore
@@ -62,11 +65,14 @@ __all__ = [
     "Not",
     "Or",
     "OrderBy",
+    "PipelineRun",
+    "PipelineStore",
     "Run",
     "RunArtifact",
     "RunDetails",
     "RunInput",
     "RunStore",
+    "StepRun",
     "Token",
     "TokenStore",
     "parse_filter",

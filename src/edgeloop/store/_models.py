@@ -265,3 +265,42 @@ class DatasetSplit(Base):
     __table_args__ = (
         UniqueConstraint("dataset_id", "version", "name", name="uq_dataset_splits_name"),
     )
+
+
+class PipelineRun(Base):
+    """One execution of a pipeline: why it ran (triggers), with what, and how it ended."""
+
+    __tablename__ = "pipeline_runs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pipeline: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))
+    params: Mapped[Json] = mapped_column(default=dict)
+    reasons: Mapped[Json] = mapped_column(default=dict)
+    lineage: Mapped[Json] = mapped_column(default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    resumed_from: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    started_at: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(256))
+    __table_args__ = (Index("ix_pipeline_runs_pipeline_started", "pipeline", "started_at"),)
+
+
+class StepRun(Base):
+    """One step of a pipeline run; ``cache_key`` finds earlier identical work."""
+
+    __tablename__ = "step_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline_run_id: Mapped[str] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    cache_key: Mapped[str] = mapped_column(String(64), default="")
+    inputs: Mapped[Json] = mapped_column(default=dict)
+    outputs: Mapped[Json] = mapped_column(default=dict)
+    logs_digest: Mapped[str] = mapped_column(String(64), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    ended_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    __table_args__ = (
+        UniqueConstraint("pipeline_run_id", "name", name="uq_step_runs_name"),
+        Index("ix_step_runs_cache_key", "cache_key", "status"),
+    )

@@ -1,0 +1,155 @@
+"""``edgeloop run`` and ``edgeloop pipelines``: run declared pipelines and look at their runs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from edgeloop.cli._render import JSON_OPTION, console, emit_json, table, when
+from edgeloop.client import LocalBackend, get_backend
+from edgeloop.errors import ValidationFailed
+from edgeloop.pipelines import (
+    PipelineRunInfo,
+    get_pipeline_run,
+    list_pipeline_runs,
+    load_pipelines,
+    run_pipeline,
+)
+from edgeloop.workspace import Workspace
+
+pipelines_app = typer.Typer(help="Pipeline runs and their steps.", no_args_is_help=True)
+
+_MARK = {
+    "succeeded": "[green]✓[/]",
+    "cached": "[cyan]↺[/]",
+    "failed": "[red]✗[/]",
+    "skipped": "[yellow]-[/]",
+    "running": "[blue]…[/]",
+    "pending": " ",
+}
+
+
+def _workspace() -> Workspace:
+    backend = get_backend()
+    if not isinstance(backend, LocalBackend):
+        raise ValidationFailed(
+            "pipelines run against a local workspace: unset EDGELOOP_URL to run them here"
+        )
+    return backend.ws
+
+
+def _parse_params(items: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValidationFailed(f"--param {item!r} must be written NAME=VALUE")
+        params[key] = yaml.safe_load(value)  # 0.5 -> float, 32 -> int, text stays text
+    return params
+
+
+def run(
+    pipeline: str = typer.Argument("", help="Pipeline name (optional if only one is declared)."),
+    param: list[str] = typer.Option([], "--param", "-p", help="NAME=VALUE (repeatable)."),
+    force: list[str] = typer.Option([], "--force", help="Re-run STEP even if cached."),
+    resume: str = typer.Option("", help="Continue a failed run: its succeeded steps are reused."),
+    file: Path = typer.Option(Path("edgeloop.yaml"), "--file", "-f", help="Pipeline file."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run a pipeline from edgeloop.yaml: cached steps are skipped, independent ones parallel."""
+    specs = load_pipelines(file)
+    if not pipeline:
+        if len(specs) != 1:
+            raise ValidationFailed(f"{file} declares {', '.join(sorted(specs))}: name one")
+        pipeline = next(iter(specs))
+    if pipeline not in specs:
+        raise ValidationFailed(f"{file} has no pipeline {pipeline!r}; it has {', '.join(specs)}")
+    root = str(file.resolve().parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)  # step modules live in the user's repository
+    started = time.perf_counter()
+
+    def event(step: str, status: str) -> None:
+        if not as_json and status != "running":
+            console.print(f"{_MARK.get(status, '?')} {step} {status}")
+
+    info = run_pipeline(
+        _workspace(),
+        specs[pipeline],
+        params=_parse_params(param),
+        force=force,
+        resume=resume or None,
+        on_event=event,
+    )
+    if as_json:
+        emit_json(info)
+    else:
+        console.print(f"run {info.id} {info.status} in {time.perf_counter() - started:.2f} s")
+    if info.status != "succeeded":
+        raise typer.Exit(1)
+
+
+@pipelines_app.command("runs")
+def runs(
+    pipeline: str = typer.Option("", help="Only this pipeline."),
+    limit: int = typer.Option(20),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Recent pipeline runs."""
+    items = list_pipeline_runs(_workspace(), pipeline or None, limit)
+    if as_json:
+        emit_json(items)
+        return
+    table(
+        "pipeline runs",
+        ["run", "pipeline", "status", "started", "steps", "why"],
+        [
+            (
+                r.id[:12],
+                r.pipeline,
+                r.status,
+                when(r.started_at),
+                " ".join(f"{s.name}:{s.status}" for s in r.steps),
+                ", ".join(r.reasons),
+            )
+            for r in items
+        ],
+    )
+
+
+def _dag(info: PipelineRunInfo) -> None:
+    depth: dict[str, int] = {}
+    for s in info.steps:  # recorded in topological order
+        ups = [v["step"] for v in s.inputs.values() if isinstance(v, dict) and "step" in v]
+        depth[s.name] = 1 + max((depth[u] for u in ups if u in depth), default=-1)
+        source = f" ← {', '.join(sorted(set(ups)))}" if ups else ""
+        took = (
+            f" {(s.ended_at - s.started_at) / 1000:.2f}s"
+            if s.ended_at is not None and s.started_at is not None
+            else ""
+        )
+        console.print(
+            f"{'  ' * depth[s.name]}{_MARK.get(s.status, '?')} {s.name} "
+            f"[dim]{s.status}{took}{source}[/]"
+        )
+        if s.error:
+            console.print(f"{'  ' * depth[s.name]}  [red]{s.error.strip().splitlines()[-1]}[/]")
+
+
+@pipelines_app.command("show")
+def show(run_id: str, as_json: bool = JSON_OPTION) -> None:
+    """One pipeline run: the DAG with each step's status, and its lineage."""
+    info = get_pipeline_run(_workspace(), run_id)
+    if as_json:
+        emit_json(info)
+        return
+    console.print(
+        f"[bold]{info.pipeline}[/] run {info.id} {info.status} "
+        f"(started {when(info.started_at)}, params {info.params})"
+    )
+    _dag(info)
