@@ -76,3 +76,24 @@ def test_a_failed_run_exits_non_zero(repo: Path, capsys: pytest.CaptureFixture[s
     assert code == 2
     code, _, err = run_cli(capsys, "run", "--param", "novalue")
     assert code == 2
+
+
+def test_triggers_queue_and_the_scheduler_runs_them(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(capsys, "trigger", "code-change", "tiny")
+    assert code == 0
+    assert "queued tiny: code changed" in out  # never succeeded: its code is new
+    assert run_cli(capsys, "trigger", "manual", "tiny", "--note", "by hand")[0] == 0
+    code, out, _ = run_cli(capsys, "pipelines", "queue", "--json")
+    assert sorted(json.loads(out)[0]["reasons"]) == ["code_change", "manual"]
+    code, out, _ = run_cli(capsys, "scheduler", "--once")
+    assert code == 0
+    assert "tiny run" in out
+    assert "succeeded" in out
+    code, out, _ = run_cli(capsys, "pipelines", "queue", "--json")
+    assert json.loads(out) == []
+    code, out, _ = run_cli(capsys, "trigger", "code-change", "tiny")
+    assert "code unchanged" in out
+    code, out, _ = run_cli(capsys, "trigger", "data-change", "tiny")
+    assert "data unchanged" in out

@@ -8,7 +8,7 @@ import typer
 
 from edgeloop.cli._data import app as data_app
 from edgeloop.cli._demo import demo
-from edgeloop.cli._pipelines import pipelines_app, run
+from edgeloop.cli._pipelines import pipelines_app, run, scheduler, trigger_app
 from edgeloop.cli._registry import models
 from edgeloop.cli._server import server
 from edgeloop.cli._tokens import tokens
@@ -31,6 +31,8 @@ app.add_typer(models, name="models")
 app.add_typer(tokens, name="tokens")
 app.add_typer(pipelines_app, name="pipelines")
 app.command("run")(run)
+app.add_typer(trigger_app, name="trigger")
+app.command("scheduler")(scheduler)
 app.command("server")(server)
 app.command("demo")(demo)
 

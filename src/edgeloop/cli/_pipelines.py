@@ -15,14 +15,21 @@ from edgeloop.client import LocalBackend, get_backend
 from edgeloop.errors import ValidationFailed
 from edgeloop.pipelines import (
     PipelineRunInfo,
+    PipelineSpec,
+    Scheduler,
+    check_code_change,
+    check_data_change,
+    enqueue,
     get_pipeline_run,
     list_pipeline_runs,
     load_pipelines,
+    queued,
     run_pipeline,
 )
 from edgeloop.workspace import Workspace
 
 pipelines_app = typer.Typer(help="Pipeline runs and their steps.", no_args_is_help=True)
+trigger_app = typer.Typer(help="Queue pipeline runs (a scheduler runs them).", no_args_is_help=True)
 
 _MARK = {
     "succeeded": "[green]✓[/]",
@@ -41,6 +48,24 @@ def _workspace() -> Workspace:
             "pipelines run against a local workspace: unset EDGELOOP_URL to run them here"
         )
     return backend.ws
+
+
+def _specs(file: Path) -> dict[str, PipelineSpec]:
+    specs = load_pipelines(file)
+    root = str(file.resolve().parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)  # step modules live in the user's repository
+    return specs
+
+
+def _pick(specs: dict[str, PipelineSpec], pipeline: str, file: Path) -> PipelineSpec:
+    if not pipeline:
+        if len(specs) != 1:
+            raise ValidationFailed(f"{file} declares {', '.join(sorted(specs))}: name one")
+        pipeline = next(iter(specs))
+    if pipeline not in specs:
+        raise ValidationFailed(f"{file} has no pipeline {pipeline!r}; it has {', '.join(specs)}")
+    return specs[pipeline]
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
@@ -62,16 +87,7 @@ def run(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run a pipeline from edgeloop.yaml: cached steps are skipped, independent ones parallel."""
-    specs = load_pipelines(file)
-    if not pipeline:
-        if len(specs) != 1:
-            raise ValidationFailed(f"{file} declares {', '.join(sorted(specs))}: name one")
-        pipeline = next(iter(specs))
-    if pipeline not in specs:
-        raise ValidationFailed(f"{file} has no pipeline {pipeline!r}; it has {', '.join(specs)}")
-    root = str(file.resolve().parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)  # step modules live in the user's repository
+    spec = _pick(_specs(file), pipeline, file)
     started = time.perf_counter()
 
     def event(step: str, status: str) -> None:
@@ -80,7 +96,7 @@ def run(
 
     info = run_pipeline(
         _workspace(),
-        specs[pipeline],
+        spec,
         params=_parse_params(param),
         force=force,
         resume=resume or None,
@@ -153,3 +169,72 @@ def show(run_id: str, as_json: bool = JSON_OPTION) -> None:
         f"(started {when(info.started_at)}, params {info.params})"
     )
     _dag(info)
+
+
+FILE_OPTION = typer.Option(Path("edgeloop.yaml"), "--file", "-f", help="Pipeline file.")
+
+
+@pipelines_app.command("queue")
+def queue(as_json: bool = JSON_OPTION) -> None:
+    """Runs waiting for the scheduler, with every reason they were queued for."""
+    items = queued(_workspace())
+    if as_json:
+        emit_json(items)
+        return
+    table(
+        "queued runs",
+        ["pipeline", "queued", "reasons"],
+        [
+            (
+                q.pipeline,
+                when(q.queued_at),
+                ", ".join(f"{k} x{len(v)}" for k, v in q.reasons.items()),
+            )
+            for q in items
+        ],
+    )
+
+
+@trigger_app.command("code-change")
+def code_change(pipeline: str = typer.Argument(""), file: Path = FILE_OPTION) -> None:
+    """Queue a run if the pipeline's step code changed since its last success (a CI hook)."""
+    entry = check_code_change(_workspace(), _pick(_specs(file), pipeline, file))
+    console.print(f"queued {entry.pipeline}: code changed" if entry else "code unchanged")
+
+
+@trigger_app.command("data-change")
+def data_change(pipeline: str = typer.Argument(""), file: Path = FILE_OPTION) -> None:
+    """Queue a run if a dataset the pipeline reads has a new version."""
+    entry = check_data_change(_workspace(), _pick(_specs(file), pipeline, file))
+    console.print(f"queued {entry.pipeline}: new data" if entry else "data unchanged")
+
+
+@trigger_app.command("manual")
+def manual(pipeline: str, note: str = typer.Option("", help="Why.")) -> None:
+    """Queue a run of PIPELINE for the scheduler."""
+    enqueue(_workspace(), pipeline, "manual", {"note": note} if note else {})
+    console.print(f"queued {pipeline}")
+
+
+def scheduler(
+    file: Path = FILE_OPTION,
+    once: bool = typer.Option(False, help="One pass, then exit."),
+    interval: float = typer.Option(30.0, help="Seconds between passes."),
+) -> None:
+    """Fire schedule, data-change and code-change triggers and run queued pipelines."""
+    import threading
+
+    def report(info: PipelineRunInfo) -> None:
+        console.print(f"{info.pipeline} run {info.id} {info.status} ({', '.join(info.reasons)})")
+
+    worker = Scheduler(_workspace(), _specs(file), on_run=report)
+    if once:
+        worker.tick()
+        return
+    stop = threading.Event()
+    try:
+        worker.run_forever(stop, interval)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        worker.release()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import typer
 
+from edgeloop.cli._pipelines import _specs
 from edgeloop.cli._render import console
 from edgeloop.config import load_settings
 from edgeloop.governance import ensure_admin_token
+from edgeloop.pipelines import Scheduler
 from edgeloop.server import create_app, is_loopback
 from edgeloop.workspace import Workspace
 
@@ -19,6 +24,10 @@ def server(
         "--auth/--no-auth",
         help="Require API tokens. Default: on unless bound to loopback (EDGELOOP_AUTH=on|off).",
     ),
+    pipelines: Path = typer.Option(
+        Path("edgeloop.yaml"), help="Run the pipeline scheduler for this file, if it exists."
+    ),
+    schedule_every: float = typer.Option(30.0, help="Seconds between scheduler passes."),
 ) -> None:
     """Run the REST API (and OpenAPI docs at /docs)."""
     import uvicorn
@@ -36,9 +45,20 @@ def server(
         f"edgeloop server on http://{host}:{port}  (API /api/v1, docs /docs, auth "
         f"{'on' if auth else 'off'}, database {ws.db.dialect}, artifacts {ws.artifacts.uri})"
     )
+    stop = threading.Event()
+    if pipelines.is_file():
+        worker = Scheduler(ws, _specs(pipelines))
+        threading.Thread(
+            target=worker.run_forever,
+            args=(stop, schedule_every),
+            name="edgeloop-scheduler",
+            daemon=True,
+        ).start()
+        console.print(f"scheduler: {pipelines} (pipelines {', '.join(worker.specs)})")
     try:
         uvicorn.run(
             create_app(settings, workspace=ws, auth=auth), host=host, port=port, log_level="info"
         )
     finally:
+        stop.set()
         ws.close()

@@ -34,7 +34,14 @@ import yaml
 
 from edgeloop.errors import NotFound, ValidationFailed
 
-__all__ = ["PipelineSpec", "StepSpec", "load_pipelines", "resolve_function", "step"]
+__all__ = [
+    "PipelineSpec",
+    "StepSpec",
+    "Triggers",
+    "load_pipelines",
+    "resolve_function",
+    "step",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")
@@ -61,10 +68,22 @@ def _step_ref(value: Any) -> re.Match[str] | None:
 
 
 @dataclass(frozen=True)
+class Triggers:
+    """What starts a pipeline besides a manual run: a cron ``schedule`` (UTC), a new version of
+    a dataset it reads (``data_change``), or new step code (``code_change``). Alerts start it
+    through ``POST /api/v1/triggers/alert``."""
+
+    schedule: str | None = None
+    data_change: bool = False
+    code_change: bool = False
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     name: str
     steps: tuple[StepSpec, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
+    triggers: Triggers = field(default_factory=Triggers)
 
     def __post_init__(self) -> None:
         _check_name("pipeline", self.name)
@@ -102,6 +121,18 @@ class PipelineSpec:
                         f"{self.name!r} does not declare"
                     )
         self.order()  # raises on cycles
+        if self.triggers.schedule is not None:
+            _check_cron(self.name, self.triggers.schedule)
+
+    def datasets(self) -> list[str]:
+        """The dataset references the steps read."""
+        refs = {
+            v
+            for s in self.steps
+            for v in s.inputs.values()
+            if isinstance(v, str) and v.startswith("datasets:/")
+        }
+        return sorted(refs)
 
     def order(self) -> list[StepSpec]:
         """Steps in a topological order (ties broken by declaration order)."""
@@ -141,6 +172,16 @@ class PipelineSpec:
             match = _PARAM_REF.match(value) if isinstance(value, str) else None
             resolved[key] = self.params[match["name"]] if match else value
         return resolved
+
+
+def _check_cron(pipeline: str, expression: str) -> None:
+    from croniter import croniter
+
+    if not isinstance(expression, str) or not croniter.is_valid(expression):
+        raise ValidationFailed(
+            f"pipeline {pipeline!r} schedule {expression!r} is not a cron expression; "
+            "write five fields, e.g. '0 3 * * *' for 03:00 UTC every day"
+        )
 
 
 def _check_name(kind: str, name: Any) -> None:
@@ -216,6 +257,20 @@ def _step_from_yaml(pipeline: str, name: str, body: Any) -> StepSpec:
     )
 
 
+def _triggers(pipeline: str, body: Mapping[str, Any]) -> Triggers:
+    raw = body.get("triggers", {}) or {}
+    allowed = {"schedule", "data_change", "code_change"}
+    if not isinstance(raw, dict) or set(raw) - allowed:
+        raise ValidationFailed(
+            f"pipeline {pipeline!r}: triggers must be a mapping of {', '.join(sorted(allowed))}"
+        )
+    return Triggers(
+        schedule=raw.get("schedule"),
+        data_change=bool(raw.get("data_change", False)),
+        code_change=bool(raw.get("code_change", False)),
+    )
+
+
 def load_pipelines(path: str | Path = "edgeloop.yaml") -> dict[str, PipelineSpec]:
     """The pipelines declared in ``path``."""
     source = Path(path)
@@ -229,11 +284,19 @@ def load_pipelines(path: str | Path = "edgeloop.yaml") -> dict[str, PipelineSpec
         raise ValidationFailed(f"{source} must have a 'pipelines' mapping")
     result: dict[str, PipelineSpec] = {}
     for name, body in data["pipelines"].items():
+        extra = sorted(set(body or {}) - {"steps", "params", "triggers"})
+        if extra:
+            raise ValidationFailed(
+                f"pipeline {name!r} in {source}: unknown key(s) {', '.join(extra)}; "
+                "allowed: steps, params, triggers"
+            )
         if not isinstance(body, dict) or not isinstance(body.get("steps"), dict):
             raise ValidationFailed(f"pipeline {name!r} in {source} needs a 'steps' mapping")
         steps = tuple(_step_from_yaml(name, k, v) for k, v in body["steps"].items())
         params = body.get("params", {})
         if not isinstance(params, dict):
             raise ValidationFailed(f"pipeline {name!r}: params must be a mapping")
-        result[str(name)] = PipelineSpec(name=str(name), steps=steps, params=params)
+        result[str(name)] = PipelineSpec(
+            name=str(name), steps=steps, params=params, triggers=_triggers(name, body)
+        )
     return result

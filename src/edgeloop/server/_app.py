@@ -12,7 +12,13 @@ from sqlalchemy import text
 
 from edgeloop._version import __version__
 from edgeloop.config import Settings, load_settings
-from edgeloop.server import _admin_routes, _dataset_routes, _registry_routes, _tracking_routes
+from edgeloop.server import (
+    _admin_routes,
+    _dataset_routes,
+    _pipeline_routes,
+    _registry_routes,
+    _tracking_routes,
+)
 from edgeloop.server._errors import install_error_handlers
 from edgeloop.server._middleware import BodyLimit, RequestMetrics
 from edgeloop.workspace import Workspace
@@ -67,6 +73,7 @@ def create_app(
         _tracking_routes.router,
         _registry_routes.router,
         _dataset_routes.router,
+        _pipeline_routes.router,
         _admin_routes.router,
     ):
         app.include_router(router, prefix=API)

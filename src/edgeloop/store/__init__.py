@@ -26,21 +26,25 @@ from edgeloop.store._models import (
     DatasetVersion,
     Experiment,
     LabelChange,
+    Lease,
     Model,
     ModelAlias,
     ModelVersion,
     ModelVersionFile,
     PipelineRun,
+    QueuedRun,
     Run,
     RunArtifact,
     RunInput,
     StepRun,
     Token,
+    TriggerState,
 )
 from edgeloop.store._pipelines import PipelineStore
 from edgeloop.store._registry import ModelStore
 from edgeloop.store._tokens import TokenStore
 from edgeloop.store._tracking import ExperimentStore, MetricRow, RunDetails, RunStore
+from edgeloop.store._triggers import TriggerStore
 
 __all__ = [
     "AliasEvent",
@@ -55,6 +59,7 @@ __all__ = [
     "Experiment",
     "ExperimentStore",
     "LabelChange",
+    "Lease",
     "MetricRow",
     "Model",
     "ModelAlias",
@@ -67,6 +72,7 @@ __all__ = [
     "OrderBy",
     "PipelineRun",
     "PipelineStore",
+    "QueuedRun",
     "Run",
     "RunArtifact",
     "RunDetails",
@@ -75,6 +81,8 @@ __all__ = [
     "StepRun",
     "Token",
     "TokenStore",
+    "TriggerState",
+    "TriggerStore",
     "parse_filter",
     "parse_order_by",
 ]

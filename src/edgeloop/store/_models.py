@@ -304,3 +304,31 @@ class StepRun(Base):
         UniqueConstraint("pipeline_run_id", "name", name="uq_step_runs_name"),
         Index("ix_step_runs_cache_key", "cache_key", "status"),
     )
+
+
+class QueuedRun(Base):
+    """At most one queued run per pipeline: concurrent triggers coalesce into it."""
+
+    __tablename__ = "pipeline_queue"
+    pipeline: Mapped[str] = mapped_column(String(256), primary_key=True)
+    reasons: Mapped[Json] = mapped_column(default=dict)
+    queued_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Lease(Base):
+    """A named lease (e.g. the scheduler's), held by one process until it expires."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(256))
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class TriggerState(Base):
+    """What a trigger last saw, per pipeline (e.g. the last schedule tick that fired)."""
+
+    __tablename__ = "trigger_state"
+    pipeline: Mapped[str] = mapped_column(String(256), primary_key=True)
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

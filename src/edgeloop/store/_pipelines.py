@@ -42,6 +42,15 @@ class PipelineStore:
         )
         return list(self.s.scalars(stmt))
 
+    def last_succeeded(self, pipeline: str) -> PipelineRun | None:
+        stmt = (
+            select(PipelineRun)
+            .where(PipelineRun.pipeline == pipeline, PipelineRun.status == "succeeded")
+            .order_by(PipelineRun.started_at.desc(), PipelineRun.id.desc())
+            .limit(1)
+        )
+        return self.s.scalar(stmt)
+
     def steps(self, run_id: str) -> list[StepRun]:
         stmt = select(StepRun).where(StepRun.pipeline_run_id == run_id).order_by(StepRun.id)
         return list(self.s.scalars(stmt))
