@@ -81,3 +81,33 @@ def flaky(table: pa.Table, marker: str) -> int:
 def double(n: int) -> int:
     _ran("double")
     return 2 * n
+
+
+def make_blobs(rows: int = 300, seed: int = 0) -> dict[str, Any]:
+    """A separable two-class problem, split into train and test."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, rows)
+    X = rng.normal(size=(rows, 3)) + y[:, None] * 2.0
+    cut = rows * 2 // 3
+    return {"X_train": X[:cut], "y_train": y[:cut], "X_test": X[cut:], "y_test": y[cut:]}
+
+
+def fit_and_log(X: np.ndarray, y: np.ndarray, shuffle_labels: bool = False) -> dict[str, Any]:
+    """A minimal training step: fits, logs a run with the model, returns both."""
+    import io
+
+    from sklearn.linear_model import LogisticRegression
+
+    from edgeloop import tracking
+    from edgeloop.pipelines import current_context, step_workspace
+    from edgeloop.registry import save_sklearn
+
+    if shuffle_labels:
+        y = np.random.default_rng(1).permutation(y)
+    model = LogisticRegression().fit(X, y)
+    ws = step_workspace()
+    run = tracking.create_run(ws, "pipelines-test", lineage=current_context().lineage())
+    for rel, data in save_sklearn(model, X[:3]).items():
+        tracking.put_artifact(ws, run.id, f"model/{rel}", io.BytesIO(data))
+    tracking.set_run_status(ws, run.id, "finished")
+    return {"model": model, "run_id": run.id}

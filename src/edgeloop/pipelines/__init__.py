@@ -3,6 +3,7 @@ caching, every run and step recorded with its lineage."""
 
 from __future__ import annotations
 
+from edgeloop.pipelines._context import StepContext, current_context, step_workspace
 from edgeloop.pipelines._entities import PipelineRunInfo, RunStatus, StepRunInfo, StepStatus
 from edgeloop.pipelines._executor import (
     Executor,
@@ -38,10 +39,12 @@ from edgeloop.pipelines._triggers import (
     pipeline_code_digest,
     queued,
 )
+from edgeloop.pipelines.builtin import GateFailed, parse_threshold
 
 __all__ = [
     "TRIGGER_KINDS",
     "Executor",
+    "GateFailed",
     "InlineExecutor",
     "LocalProcessExecutor",
     "PipelineRunInfo",
@@ -49,6 +52,7 @@ __all__ = [
     "QueueEntry",
     "RunStatus",
     "Scheduler",
+    "StepContext",
     "StepOutcome",
     "StepRunInfo",
     "StepSpec",
@@ -59,15 +63,18 @@ __all__ = [
     "check_data_change",
     "check_schedule",
     "code_digest",
+    "current_context",
     "dump_value",
     "enqueue",
     "get_pipeline_run",
     "list_pipeline_runs",
     "load_pipelines",
     "load_value",
+    "parse_threshold",
     "pipeline_code_digest",
     "queued",
     "resolve_function",
     "run_pipeline",
     "step",
+    "step_workspace",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 
 import joblib
 
+from edgeloop.pipelines._context import StepContext, running
 from edgeloop.pipelines._spec import resolve_function
 
 __all__ = [
@@ -48,6 +49,7 @@ class StepTask:
     run: str
     kwargs: Mapping[str, Any]
     outputs: tuple[str, ...]
+    context: StepContext | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,11 @@ def execute_task(task: StepTask) -> StepOutcome:
     root = logging.getLogger()
     root.addHandler(handler)
     try:
-        with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+        with (
+            contextlib.redirect_stdout(stream),
+            contextlib.redirect_stderr(stream),
+            running(task.context),
+        ):
             func = resolve_function(task.run)
             result = func(**task.kwargs)
         if len(task.outputs) == 1 and not (

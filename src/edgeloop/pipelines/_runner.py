@@ -19,6 +19,7 @@ from typing import Any
 
 from edgeloop.datasets import check_loadable, get_version, load_table
 from edgeloop.errors import Conflict, ValidationFailed
+from edgeloop.pipelines._context import StepContext
 from edgeloop.pipelines._entities import PipelineRunInfo, StepRunInfo
 from edgeloop.pipelines._executor import (
     Executor,
@@ -39,6 +40,15 @@ Event = Callable[[str, str], None]
 
 def _sha(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _portable_settings(ws: Workspace) -> dict[str, Any]:
+    """What a worker anywhere needs to open the same workspace."""
+    return {
+        "home": str(ws.settings.home.resolve()),
+        "db_url": ws.settings.database_url,
+        "artifacts": ws.settings.artifacts_uri,
+    }
 
 
 def code_digest(run: str) -> str:
@@ -138,6 +148,19 @@ class _Run:
             else:
                 values[key] = ref["literal"]
         return values
+
+
+_PRODUCED = ("run_id", "model_version", "dataset_version")
+
+
+def _produced(ws: Workspace, state: _Run) -> dict[str, list[Any]]:
+    """Runs, model versions and dataset versions the steps returned (outputs so named)."""
+    found: dict[str, list[Any]] = {}
+    for outputs in state.outputs.values():
+        for name in _PRODUCED:
+            if name in outputs:
+                found.setdefault(name, []).append(load_value(ws.artifacts.get_bytes(outputs[name])))
+    return found
 
 
 def run_pipeline(
@@ -245,6 +268,14 @@ def run_pipeline(
                     step.run,
                     {**state.materialise(inputs), **spec.step_params(step)},
                     step.outputs,
+                    StepContext(
+                        pipeline=spec.name,
+                        pipeline_run_id=run_id,
+                        step=step.name,
+                        settings=_portable_settings(ws),
+                        principal=ws.principal.name,
+                        datasets=dict(datasets.values()),
+                    ),
                 )
                 started = now_ms()
                 state.update_step(
@@ -280,9 +311,12 @@ def run_pipeline(
     finally:
         if executor is None:
             pool.shutdown()
+    produced = _produced(ws, state)
     with ws.db.write() as s:
         store = PipelineStore(s)
         row = store.run(run_id, for_update=True)
+        if produced:
+            row.lineage = {**row.lineage, "produced": produced}
         row.status = "failed" if failed else "succeeded"
         row.error = f"step(s) failed: {', '.join(failed)}" if failed else ""
         row.ended_at = now_ms()

@@ -1,0 +1,232 @@
+"""Built-in steps: ``evaluate``, ``gate`` and ``register`` (and ``train``, in ``_train_step``).
+
+Use them in ``edgeloop.yaml`` like any step, e.g. ``run: edgeloop.pipelines.builtin:gate``.
+They record what they do in the pipeline's workspace (the step context says which).
+"""
+
+from __future__ import annotations
+
+import io
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from edgeloop import registry, tracking
+from edgeloop.errors import NotFound, ValidationFailed
+from edgeloop.pipelines._context import current_context, step_workspace
+from edgeloop.registry import load_predictor
+from edgeloop.tracking import MetricPoint
+from edgeloop.train import (
+    confusion_matrix_svg,
+    evaluate_classifier,
+    feature_importance_svg,
+    pr_curves_svg,
+    roc_curves_svg,
+)
+from edgeloop.workspace import now_ms
+
+__all__ = ["GateFailed", "evaluate", "gate", "parse_threshold", "register"]
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+}
+_THRESHOLD = re.compile(
+    r"^\s*(?P<metric>[\w.\-=]+)\s*(?P<op>>=|<=|==|>|<)\s*(?P<value>[-+\d.eE]+)\s*$"
+)
+
+
+class GateFailed(ValidationFailed):
+    """A model that did not pass its gate; ``details["report"]`` says which check and by how
+    much."""
+
+    code = "gate_failed"
+    http_status = 422
+
+
+def _importances(model: Any) -> np.ndarray | None:
+    target = model.steps[-1][1] if hasattr(model, "steps") else model
+    if hasattr(target, "feature_importances_"):
+        return np.asarray(target.feature_importances_, dtype=float)
+    if hasattr(target, "coef_"):
+        coef: np.ndarray = np.abs(np.asarray(target.coef_, dtype=float))
+        return np.asarray(coef.mean(axis=0)) if coef.ndim == 2 else coef
+    return None
+
+
+def evaluate(
+    model: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    run_id: str | None = None,
+    slices: Mapping[str, Sequence[Any]] | None = None,
+    feature_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Metrics (overall and per slice) of ``model`` on a test split; with ``run_id``, the
+    metrics (``test.*``) and plots (confusion matrix, ROC, PR, feature importance) are stored on
+    that run."""
+    proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
+    labels = [str(c) for c in getattr(model, "classes_", np.unique(y))]
+    y_true = np.asarray([str(v) for v in y])
+    y_pred = np.asarray([str(v) for v in model.predict(X)])
+    report = evaluate_classifier(y_true, y_pred, proba=proba, labels=labels, slices=slices)
+    metrics = report.to_metrics()
+    if run_id:
+        ws = step_workspace()
+        at = now_ms()
+        tracking.log_metrics(
+            ws,
+            run_id,
+            [
+                MetricPoint(key=f"test.{k}", value=v, step=0, timestamp=at)
+                for k, v in metrics.items()
+                if np.isfinite(v)
+            ],
+        )
+        plots = {"plots/confusion_matrix.svg": confusion_matrix_svg(report.confusion, labels)}
+        if proba is not None:
+            plots["plots/roc.svg"] = roc_curves_svg(y_true, proba, labels)
+            plots["plots/pr.svg"] = pr_curves_svg(y_true, proba, labels)
+        importances = _importances(model)
+        if importances is not None and importances.size == np.asarray(X).shape[1]:
+            names = list(feature_names or [f"f{i}" for i in range(importances.size)])
+            plots["plots/feature_importance.svg"] = feature_importance_svg(
+                dict(zip(names, importances.tolist(), strict=True))
+            )
+        for path, svg in plots.items():
+            tracking.put_artifact(ws, run_id, path, io.BytesIO(svg.encode()))
+    return {"metrics": metrics, "report": report.to_dict()}
+
+
+def parse_threshold(text: str) -> tuple[str, str, float]:
+    match = _THRESHOLD.match(text)
+    if match is None:
+        raise ValidationFailed(
+            f"gate threshold {text!r} is not understood; write METRIC OP NUMBER, e.g. "
+            "'f1_macro >= 0.9' (OP one of >=, <=, >, <, ==)"
+        )
+    return match["metric"], match["op"], float(match["value"])
+
+
+def gate(
+    metrics: Mapping[str, float],
+    thresholds: Sequence[str] = (),
+    baseline: str | None = None,
+    baseline_metric: str = "f1_macro",
+    max_drop: float = 0.01,
+    X: np.ndarray | None = None,
+    y: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Pass the model on, or fail the step (so nothing downstream is registered).
+
+    ``thresholds`` are checks like ``f1_macro >= 0.9``; ``baseline`` (``models:/x@production``)
+    with ``X``/``y`` is the "not worse than production by more than ``max_drop`` on the same
+    test split" check. A missing baseline model passes (there is nothing to be worse than).
+    """
+    checks: list[dict[str, Any]] = []
+    for text in thresholds:
+        metric, op, limit = parse_threshold(text)
+        if metric not in metrics:
+            raise ValidationFailed(
+                f"gate threshold {text!r} names metric {metric!r}, which the evaluation does "
+                f"not have; it has {', '.join(sorted(metrics))}"
+            )
+        value = float(metrics[metric])
+        checks.append(
+            {
+                "check": text,
+                "value": value,
+                "limit": limit,
+                "passed": _OPS[op](value, limit),
+                "by": value - limit,
+            }
+        )
+    if baseline:
+        if X is None or y is None:
+            raise ValidationFailed("a baseline gate needs the test split: give X and y inputs")
+        ws = step_workspace()
+        try:
+            version = registry.resolve_model_uri(ws, baseline)
+        except NotFound:
+            checks.append(
+                {
+                    "check": f"not worse than {baseline}",
+                    "passed": True,
+                    "note": f"{baseline} does not exist yet",
+                }
+            )
+        else:
+            files = {
+                f.path: ws.artifacts.get_bytes(f.digest)
+                for f in registry.model_version_files(ws, version.name, version.version)
+            }
+            old = evaluate_classifier(
+                np.asarray([str(v) for v in y]),
+                np.asarray([str(v) for v in load_predictor(files).predict(X)]),
+            ).to_metrics()
+            ours, theirs = float(metrics[baseline_metric]), float(old[baseline_metric])
+            checks.append(
+                {
+                    "check": f"{baseline_metric} not worse than {baseline} (v{version.version}) by "
+                    f"more than {max_drop}",
+                    "value": ours,
+                    "baseline": theirs,
+                    "by": ours - (theirs - max_drop),
+                    "passed": ours >= theirs - max_drop,
+                }
+            )
+    report = {
+        "passed": all(c["passed"] for c in checks),
+        "checks": checks,
+        "step": current_context().step,
+    }
+    if not report["passed"]:
+        failed = "; ".join(
+            f"{c['check']}: {c.get('value', '?'):.4g} misses by {abs(c['by']):.4g}"
+            for c in checks
+            if not c["passed"]
+        )
+        raise GateFailed(f"gate failed: {failed}", details={"report": report})
+    return {"report": report}
+
+
+def register(
+    run_id: str,
+    name: str,
+    alias: str | None = None,
+    path: str = "model",
+    description: str = "",
+    gate: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Register the model the run logged under ``path`` as the next version of ``name`` (with
+    the pipeline run and dataset versions in its lineage) and move ``alias`` to it.
+
+    Wire the gate step's ``report`` into ``gate`` so registration waits for it (and refuses a
+    report that did not pass)."""
+    if gate is not None and not gate.get("passed"):
+        raise GateFailed("the gate did not pass: nothing is registered", details={"report": gate})
+    ws = step_workspace()
+    context = current_context()
+    version = registry.create_model_version(
+        ws,
+        name,
+        run_id=run_id,
+        path=path,
+        description=description,
+        tags={"pipeline": context.pipeline, "pipeline_run_id": context.pipeline_run_id},
+    )
+    if alias:
+        registry.set_alias(
+            ws,
+            name,
+            alias,
+            version.version,
+            reason=f"pipeline {context.pipeline} run {context.pipeline_run_id}",
+        )
+    return {"model_version": version.uri}
