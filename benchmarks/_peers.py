@@ -57,6 +57,19 @@ class Peer:
 # that installs (pip lists 3.18.0, but the mlflow-skinny==3.18.0 it needs is not published).
 PEERS: dict[str, Peer] = {
     "mlflow": Peer("mlflow", ("mlflow==3.17.2",)),
+    # whylogs 1.6.4 (the newest release) wants pandas 2.x; its sketching library is a
+    # pre-release, pinned exactly.
+    "whylogs": Peer(
+        "whylogs",
+        (
+            "whylogs==1.6.4",
+            "whylogs-sketching==3.4.1.dev3",
+            "pandas==2.3.3",
+            "numpy==2.4.6",
+            "pyarrow==26.0.1",
+            "protobuf==7.36.2",
+        ),
+    ),
 }
 
 

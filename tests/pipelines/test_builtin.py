@@ -7,6 +7,7 @@ import pytest
 from edgeloop import pipelines, registry, tracking
 from edgeloop.errors import ValidationFailed
 from edgeloop.pipelines import InlineExecutor, PipelineSpec, StepSpec, run_pipeline
+from edgeloop.pipelines.builtin import parse_threshold
 from edgeloop.workspace import Workspace
 
 M = "tests.pipelines._steps"
@@ -99,8 +100,8 @@ def test_worse_than_production_fails_the_gate(workspace: Workspace) -> None:
 
 def test_bad_thresholds_are_clear_errors() -> None:
     with pytest.raises(ValidationFailed, match="METRIC OP NUMBER"):
-        pipelines.parse_threshold("f1 is great")
-    assert pipelines.parse_threshold("f1_macro >= 0.9") == ("f1_macro", ">=", 0.9)
+        parse_threshold("f1 is great")
+    assert parse_threshold("f1_macro >= 0.9") == ("f1_macro", ">=", 0.9)
 
 
 def test_builtin_steps_refuse_to_run_outside_a_pipeline() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
 import numpy as np
+import pyarrow as pa
 
 from edgeloop.datasets import (
     AddResult,
@@ -147,7 +148,7 @@ class Backend(abc.ABC):
     def add_dataset_version(
         self,
         name: str,
-        data: bytes,
+        data: pa.Table,
         *,
         label: str | None = None,
         key: str | None = None,
@@ -155,7 +156,7 @@ class Backend(abc.ABC):
         source: Mapping[str, Any] | None = None,
         policy: str | None = None,
     ) -> AddResult:
-        """Store Parquet ``data`` as the next version of ``name`` (see ``edgeloop.data.add``)."""
+        """Store the table ``data`` as the next version of ``name`` (see ``edgeloop.data.add``)."""
 
     @abc.abstractmethod
     def get_dataset(self, name: str) -> DatasetInfo: ...

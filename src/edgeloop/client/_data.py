@@ -25,7 +25,6 @@ from edgeloop.datasets import (
     DatasetVersionInfo,
     LabelChangeInfo,
     SplitInfo,
-    canonical_parquet,
     parse_label_from,
     read_parquet_bytes,
     read_paths,
@@ -72,7 +71,6 @@ def add(
     """
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     result = read_paths(items, label_from=parse_label_from(label_from), sample_rate=sample_rate)
-    data, _digest = canonical_parquet(result.table)
     sensor = None
     if result.sensor is not None:
         sensor = {
@@ -83,7 +81,7 @@ def add(
         }
     source = {"paths": [str(Path(p).resolve()) for p in items], "files": len(result.files)}
     return get_backend().add_dataset_version(
-        name, data, label=result.label, key=key, sensor=sensor, source=source, policy=policy
+        name, result.table, label=result.label, key=key, sensor=sensor, source=source, policy=policy
     )
 
 

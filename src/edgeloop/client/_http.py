@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import httpx
 import numpy as np
+import pyarrow as pa
 from pydantic import BaseModel, TypeAdapter
 
 from edgeloop.client._backend import Backend
@@ -20,6 +21,7 @@ from edgeloop.datasets import (
     DatasetVersionInfo,
     LabelChangeInfo,
     SplitInfo,
+    canonical_parquet,
     parse_ref,
 )
 from edgeloop.errors import BackendUnavailable, EdgeloopError, error_from_code
@@ -259,7 +261,7 @@ class HttpBackend(Backend):
     def add_dataset_version(
         self,
         name: str,
-        data: bytes,
+        data: pa.Table,
         *,
         label: str | None = None,
         key: str | None = None,
@@ -271,11 +273,12 @@ class HttpBackend(Backend):
             "meta": json.dumps({"sensor": dict(sensor or {}), "source": dict(source or {})})
         }
         params.update({k: v for k, v in (("label", label), ("key", key), ("policy", policy)) if v})
+        body, _digest = canonical_parquet(data)
         return self._json(
             "POST",
             f"/datasets/{_q(name)}/versions",
             AddResult,
-            content=data,
+            content=body,
             params=params,
             headers={"Content-Type": "application/vnd.apache.parquet"},
         )

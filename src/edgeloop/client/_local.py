@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
 import numpy as np
+import pyarrow as pa
 
 from edgeloop import datasets, governance, registry, tracking
 from edgeloop.client._backend import Backend
@@ -163,7 +164,7 @@ class LocalBackend(Backend):
     def add_dataset_version(
         self,
         name: str,
-        data: bytes,
+        data: pa.Table,
         *,
         label: str | None = None,
         key: str | None = None,

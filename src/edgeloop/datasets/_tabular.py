@@ -102,8 +102,18 @@ def _read_csv(path: Path, display: str) -> pa.Table:
             'missing " (a quote inside a quoted value is written "")',
             details={"file": display, "line": line},
         )
+    parse = pacsv.ParseOptions(newlines_in_values=True)
     try:
-        return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True))
+        # Streaming holds far less memory than read_csv; it infers types from the first block,
+        # so a later block that disagrees raises and the whole-file reader decides instead.
+        with pacsv.open_csv(path, parse_options=parse) as reader:
+            return pa.Table.from_batches(list(reader), schema=reader.schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    except (pa.ArrowException, OSError) as exc:
+        raise _csv_error(path, display, exc) from exc
+    try:
+        return pacsv.read_csv(path, parse_options=parse)
     except (pa.ArrowException, OSError) as exc:
         raise _csv_error(path, display, exc) from exc
 
@@ -145,7 +155,11 @@ def _csv_error(path: Path, display: str, exc: Exception) -> ValidationFailed:
 
 def _read_parquet(path: Path, display: str) -> pa.Table:
     try:
-        return pq.ParquetFile(path).read()
+        parquet = pq.ParquetFile(path)
+        if parquet.num_row_groups <= 1:
+            return parquet.read()
+        # one row group at a time: the decoder's buffers never hold the whole file
+        return pa.concat_tables(parquet.read_row_group(i) for i in range(parquet.num_row_groups))
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ValidationFailed(
             f"{display} is not a readable Parquet file (truncated or corrupt?): {exc}; "
@@ -317,9 +331,10 @@ def _concat(tables: list[tuple[str, pa.Table]]) -> pa.Table:
 
 
 def _finish(table: pa.Table) -> pa.Table:
-    """All-null columns become ``string``; one chunk per column, no metadata."""
+    """All-null columns become ``string``; no metadata. (Chunking is left as read: it does not
+    change the canonical Parquet encoding, and combining would copy the whole table.)"""
     columns = [c.cast(pa.string()) if pa.types.is_null(c.type) else c for c in table.columns]
-    return pa.Table.from_arrays(columns, names=table.column_names).combine_chunks()
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 # sensor recordings --------------------------------------------------------------------

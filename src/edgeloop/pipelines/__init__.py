@@ -1,5 +1,9 @@
 """Pipelines: DAGs of steps declared in ``edgeloop.yaml`` or Python, run with content-hash
-caching, every run and step recorded with its lineage."""
+caching, every run and step recorded with its lineage.
+
+The built-in steps (train, evaluate, gate, register) live in :mod:`edgeloop.pipelines.builtin`,
+imported only by the pipelines that use them (they bring scikit-learn).
+"""
 
 from __future__ import annotations
 
@@ -39,12 +43,10 @@ from edgeloop.pipelines._triggers import (
     pipeline_code_digest,
     queued,
 )
-from edgeloop.pipelines.builtin import GateFailed, parse_threshold
 
 __all__ = [
     "TRIGGER_KINDS",
     "Executor",
-    "GateFailed",
     "InlineExecutor",
     "LocalProcessExecutor",
     "PipelineRunInfo",
@@ -70,7 +72,6 @@ __all__ = [
     "list_pipeline_runs",
     "load_pipelines",
     "load_value",
-    "parse_threshold",
     "pipeline_code_digest",
     "queued",
     "resolve_function",
