@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from edgeloop.errors import ValidationFailed
 
-__all__ = ["canonical_parquet", "read_parquet_bytes"]
+__all__ = ["canonical_parquet", "read_parquet_bytes", "write_canonical_parquet"]
 
 
-def canonical_parquet(table: pa.Table) -> tuple[bytes, str]:
-    """Parquet bytes written with fixed options and no key-value metadata, and their SHA-256."""
+def write_canonical_parquet(table: pa.Table, sink: str | Path | BinaryIO) -> None:
+    """Write ``table`` with the fixed options and no key-value metadata."""
     clean = table.replace_schema_metadata(None)
     floats = [f.name for f in clean.schema if pa.types.is_floating(f.type)]
-    sink = io.BytesIO()
     pq.write_table(
         clean,
         sink,
@@ -29,6 +30,12 @@ def canonical_parquet(table: pa.Table) -> tuple[bytes, str]:
         use_byte_stream_split=floats or False,
         write_statistics=True,
     )
+
+
+def canonical_parquet(table: pa.Table) -> tuple[bytes, str]:
+    """Canonical Parquet bytes of ``table`` and their SHA-256 (identical data, one digest)."""
+    sink = io.BytesIO()
+    write_canonical_parquet(table, sink)
     data = sink.getvalue()
     return data, hashlib.sha256(data).hexdigest()
 

@@ -7,14 +7,18 @@ write lock.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
 import zlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from edgeloop.datasets._canonical import canonical_parquet, read_parquet_bytes
+from edgeloop.datasets._canonical import read_parquet_bytes, write_canonical_parquet
 from edgeloop.datasets._entities import (
     AddResult,
     DatasetInfo,
@@ -147,7 +151,58 @@ def add_version(
     table = read_parquet_bytes(data) if isinstance(data, bytes) else data
     if table.num_rows == 0:
         raise ValidationFailed("the data has no rows; add at least one row")
-    parquet, digest = canonical_parquet(table)
+    ws.settings.home.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=ws.settings.home, prefix=".add-", suffix=".parquet")
+    os.close(fd)
+    parquet = Path(tmp_name)
+    try:
+        # Written to a file, not held as bytes: the encoded copy never sits in memory.
+        write_canonical_parquet(table, parquet)
+        return _store_version(
+            ws,
+            name,
+            table,
+            parquet,
+            _file_digest(parquet),
+            label=label,
+            key=key,
+            sensor=sensor,
+            source=source,
+            policy=policy,
+            parent=parent,
+            transformation=transformation,
+            label_changes=label_changes,
+            reason=reason,
+        )
+    finally:
+        parquet.unlink(missing_ok=True)
+
+
+def _file_digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _store_version(
+    ws: Workspace,
+    name: str,
+    table: pa.Table,
+    parquet: Path,
+    digest: str,
+    *,
+    label: str | None,
+    key: str | None,
+    sensor: Mapping[str, Any] | None,
+    source: Mapping[str, Any] | None,
+    policy: str | None,
+    parent: str | None,
+    transformation: Mapping[str, Any] | None,
+    label_changes: list[tuple[str, str | None, str]] | None,
+    reason: str,
+) -> AddResult:
     sensor_info = _sensor(sensor)
 
     with ws.db.read() as s:
@@ -178,7 +233,7 @@ def add_version(
     status = "ready" if report.ok else "quarantined"
     profile = profile_table(table, label=label)
     profile_blob = ws.artifacts.put_bytes(_encode_profile(profile))
-    blob = ws.artifacts.put_bytes(parquet)
+    blob = ws.artifacts.put_file(parquet)
 
     at = now_ms()
     with ws.db.write() as s:
