@@ -23,6 +23,7 @@ from edgeloop.client._fluent import (
     set_tag,
     set_tags,
     start_run,
+    trial_logger,
 )
 from edgeloop.client._http import HttpBackend
 from edgeloop.client._local import LocalBackend
@@ -49,4 +50,5 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "trial_logger",
 ]

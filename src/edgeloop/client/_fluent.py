@@ -12,10 +12,10 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeloop.client._backend import Backend
 from edgeloop.client._buffer import MetricBuffer
@@ -31,8 +31,12 @@ from edgeloop.tracking import (
     capture_lineage,
     check_artifact_path,
     check_key,
+    cv_metric_points,
 )
 from edgeloop.tracking._validate import check_metric_value
+
+if TYPE_CHECKING:
+    from edgeloop.train import TrialResult
 
 __all__ = [
     "ActiveRun",
@@ -53,6 +57,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "trial_logger",
 ]
 
 _lock = threading.RLock()
@@ -264,6 +269,34 @@ def log_model(
     if registered_model_name:
         return backend.create_model_version(registered_model_name, run_id=run_id, path=name)
     return None
+
+
+def trial_logger() -> Callable[[int, TrialResult, str], str]:
+    """An ``on_trial`` for :func:`edgeloop.train.search` that records each trial as a child run
+    of the active run (named ``<model>-<index>``, params ``model`` + the model's params, metrics
+    ``cv_<metric>_mean``, ``cv_<metric>_std`` and ``cv_<metric>`` per fold).
+
+    >>> with edgeloop.start_run(experiment="zoo"):  # doctest: +SKIP
+    ...     result = search(X, y, spec, on_trial=edgeloop.client.trial_logger())
+    """
+    parent = _require_run()
+
+    def log(index: int, trial: TrialResult, metric: str) -> str:
+        backend = get_backend()
+        run = backend.create_run(
+            parent.info.experiment_id,
+            f"{trial.model}-{index}",
+            params={"model": trial.model, **trial.params},
+            parent_run_id=parent.id,
+        )
+        points = cv_metric_points(
+            metric, trial.scores, trial.mean, trial.std, int(time.time() * 1000)
+        )
+        backend.log_metrics(run.id, points)
+        backend.set_run_status(run.id, "finished")
+        return run.id
+
+    return log
 
 
 def register_model(name: str, run_id: str, path: str = "model") -> ModelVersion:

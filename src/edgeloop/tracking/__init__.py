@@ -16,6 +16,7 @@ from edgeloop.tracking._entities import (
     Run,
     RunInput,
     RunStatus,
+    cv_metric_points,
 )
 from edgeloop.tracking._lineage import capture_lineage, environment_digest, git_state
 from edgeloop.tracking._service import (
@@ -56,6 +57,7 @@ __all__ = [
     "check_name",
     "create_experiment",
     "create_run",
+    "cv_metric_points",
     "delete_tag",
     "environment_digest",
     "get_experiment",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -71,3 +72,20 @@ class ArtifactEntry(BaseModel):
     path: str
     digest: str
     size: int
+
+
+def cv_metric_points(
+    metric: str, scores: list[float], mean: float, std: float, timestamp: int
+) -> list[MetricPoint]:
+    """The points a cross-validated trial is recorded with: ``cv_<metric>`` per fold (step =
+    fold), and ``cv_<metric>_mean`` / ``_std``. Undefined (NaN) scores are left out."""
+    key = f"cv_{metric}"
+    points = [
+        MetricPoint(key=key, value=score, step=fold, timestamp=timestamp)
+        for fold, score in enumerate(scores)
+        if math.isfinite(score)
+    ]
+    for suffix, value in (("mean", mean), ("std", std)):
+        if math.isfinite(value):
+            points.append(MetricPoint(key=f"{key}_{suffix}", value=value, timestamp=timestamp))
+    return points
