@@ -107,3 +107,32 @@ def test_bad_thresholds_are_clear_errors() -> None:
 def test_builtin_steps_refuse_to_run_outside_a_pipeline() -> None:
     with pytest.raises(ValidationFailed, match="pipeline step"):
         pipelines.current_context()
+
+
+def test_builtin_train_is_reproducible_and_logs_trials(workspace: Workspace) -> None:
+    trained = PipelineSpec(
+        name="zoo",
+        steps=(
+            StepSpec("data", f"{M}:make_blobs", outputs=("X_train", "y_train", "X_test", "y_test")),
+            StepSpec(
+                "train",
+                f"{B}:train",
+                inputs={"X": "steps.data.X_train", "y": "steps.data.y_train"},
+                params={"models": ["logistic_regression", "random_forest"], "cv": 3, "seed": 5},
+                outputs=("model", "run_id", "search"),
+            ),
+        ),
+    )
+    digests = []
+    for _ in range(2):
+        run = run_pipeline(workspace, trained, force=["train"], executor=InlineExecutor())
+        assert run.status == "succeeded", run.step("train").error
+        run_id = run.lineage["produced"]["run_id"][0]
+        entry = tracking.read_artifact(workspace, run_id, "model/model.joblib")
+        digests.append(entry.digest)
+        recorded = tracking.get_run(workspace, run_id)
+        assert recorded.params["seed"] == "5"
+        assert "cv_accuracy_mean" in recorded.metrics
+        children = tracking.search_runs(workspace, "zoo", "attributes.name like '%-%'")
+        assert {c.parent_run_id for c in children.items} >= {run_id}
+    assert digests[0] == digests[1]  # same inputs and seed: the same model bytes

@@ -1,4 +1,4 @@
-"""Built-in steps: ``evaluate``, ``gate`` and ``register`` (and ``train``, in ``_train_step``).
+"""Built-in steps: ``train``, ``evaluate``, ``gate`` and ``register``.
 
 Use them in ``edgeloop.yaml`` like any step, e.g. ``run: edgeloop.pipelines.builtin:gate``.
 They record what they do in the pipeline's workspace (the step context says which).
@@ -10,16 +10,17 @@ import io
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from edgeloop import registry, tracking
 from edgeloop.errors import NotFound, ValidationFailed
 from edgeloop.pipelines._context import current_context, step_workspace
-from edgeloop.registry import load_predictor
+from edgeloop.registry import load_predictor, save_sklearn
 from edgeloop.tracking import MetricPoint
 from edgeloop.train import (
+    bar_chart_svg,
     confusion_matrix_svg,
     evaluate_classifier,
     feature_importance_svg,
@@ -28,7 +29,7 @@ from edgeloop.train import (
 )
 from edgeloop.workspace import now_ms
 
-__all__ = ["GateFailed", "evaluate", "gate", "parse_threshold", "register"]
+__all__ = ["GateFailed", "evaluate", "gate", "parse_threshold", "register", "train"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -48,6 +49,106 @@ class GateFailed(ValidationFailed):
 
     code = "gate_failed"
     http_status = 422
+
+
+def train(
+    X: np.ndarray,
+    y: np.ndarray,
+    models: Sequence[str] = ("logistic_regression",),
+    method: str = "grid",
+    metric: str = "accuracy",
+    cv: int | str = 5,
+    cv_method: str = "stratified",
+    trials: int = 20,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+    folds: np.ndarray | None = None,
+    grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
+    spaces: Mapping[str, Mapping[str, Any]] | None = None,
+    experiment: str | None = None,
+) -> dict[str, Any]:
+    """Search the model zoo with cross-validation, refit the best, and record it all.
+
+    The step's run (in ``experiment``, default the pipeline's name) holds the search settings,
+    the seed, the best trial's params and CV scores, and the refit model under ``model/``
+    (ready for ``register``); every trial is a child run. Optuna studies live in the
+    workspace's database (``PIPELINE.STEP``), so several workers can share one.
+    """
+    from edgeloop.train import SearchSpec, TrialResult, search
+
+    ws = step_workspace()
+    context = current_context()
+    settings = {
+        "models": ",".join(models),
+        "method": method,
+        "metric": metric,
+        "cv": cv,
+        "cv_method": cv_method,
+        "trials": trials,
+        "seed": seed,
+    }
+    run = tracking.create_run(
+        ws,
+        experiment or context.pipeline,
+        context.step,
+        params=settings,
+        lineage={**tracking.capture_lineage(), **context.lineage()},
+        inputs=[
+            tracking.RunInput(ref=uri, digest=digest) for uri, digest in context.datasets.items()
+        ],
+    )
+
+    def on_trial(index: int, trial: TrialResult, name: str) -> str:
+        child = tracking.create_run(
+            ws,
+            run.experiment_id,
+            f"{trial.model}-{index}",
+            parent_run_id=run.id,
+            params={"model": trial.model, **trial.params},
+        )
+        points = tracking.cv_metric_points(name, trial.scores, trial.mean, trial.std, now_ms())
+        tracking.log_metrics(ws, child.id, points)
+        tracking.set_run_status(ws, child.id, "finished")
+        return child.id
+
+    spec = SearchSpec(
+        models=tuple(models),
+        # SearchSpec checks these values and names what is allowed
+        method=cast(Any, method),
+        trials=trials,
+        metric=metric,
+        cv=cast(Any, cv if cv == "folds" else int(cv)),
+        cv_method=cast(Any, cv_method),
+        seed=seed,
+        grids=dict(grids or {}),
+        spaces=dict(spaces or {}),
+        storage=ws.settings.database_url if method == "optuna" else None,
+        study_name=f"{context.pipeline}.{context.step}" if method == "optuna" else None,
+    )
+    try:
+        result = search(X, y, spec, groups=groups, folds=folds, on_trial=on_trial)
+        best = result.best
+        tracking.set_tags(
+            ws, run.id, {"best_model": best.model, "best_trial_run": best.run_id or ""}
+        )
+        tracking.log_params(ws, run.id, {f"best.{k}": v for k, v in best.params.items()})
+        tracking.log_metrics(
+            ws,
+            run.id,
+            tracking.cv_metric_points(metric, best.scores, best.mean, best.std, now_ms()),
+        )
+        for rel, data in save_sklearn(result.estimator, np.asarray(X)[:5]).items():
+            tracking.put_artifact(ws, run.id, f"model/{rel}", io.BytesIO(data))
+        per_model: dict[str, float] = {}
+        for trial in result.trials:
+            per_model[trial.model] = max(per_model.get(trial.model, -np.inf), trial.mean)
+        chart = bar_chart_svg(per_model, f"Best cross-validated {metric} per model", metric)
+        tracking.put_artifact(ws, run.id, "plots/model_comparison.svg", io.BytesIO(chart.encode()))
+    except BaseException:
+        tracking.set_run_status(ws, run.id, "failed")
+        raise
+    tracking.set_run_status(ws, run.id, "finished")
+    return {"model": result.estimator, "run_id": run.id, "search": result.to_dict()}
 
 
 def _importances(model: Any) -> np.ndarray | None:
