@@ -57,6 +57,18 @@ class Peer:
 # that installs (pip lists 3.18.0, but the mlflow-skinny==3.18.0 it needs is not published).
 PEERS: dict[str, Peer] = {
     "mlflow": Peer("mlflow", ("mlflow==3.17.2",)),
+    # the same numpy / pandas / pyarrow / scikit-learn as edgeloop's pins, so pipeline steps
+    # compute the same thing in both venvs; dvc 3.67.1 is the newest release
+    "dvc": Peer(
+        "dvc",
+        (
+            "dvc==3.67.1",
+            "numpy==2.4.6",
+            "pandas==3.1.1",
+            "pyarrow==26.0.1",
+            "scikit-learn==1.9.1",
+        ),
+    ),
     # whylogs 1.6.4 (the newest release) wants pandas 2.x; its sketching library is a
     # pre-release, pinned exactly.
     "whylogs": Peer(

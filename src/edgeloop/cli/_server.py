@@ -12,7 +12,6 @@ from edgeloop.cli._render import console
 from edgeloop.config import load_settings
 from edgeloop.governance import ensure_admin_token
 from edgeloop.pipelines import Scheduler
-from edgeloop.server import create_app, is_loopback
 from edgeloop.workspace import Workspace
 
 
@@ -31,6 +30,8 @@ def server(
 ) -> None:
     """Run the REST API (and OpenAPI docs at /docs)."""
     import uvicorn
+
+    from edgeloop.server import create_app, is_loopback
 
     settings = load_settings()
     if auth is None:

@@ -9,12 +9,15 @@ reused, and nothing is loaded unless a downstream step has to run.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import inspect
 import json
+import re
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from pathlib import Path
 from typing import Any
 
 from edgeloop.datasets import check_loadable, get_version, load_table
@@ -52,14 +55,42 @@ def _portable_settings(ws: Workspace) -> dict[str, Any]:
 
 
 def code_digest(run: str) -> str:
-    """Digest of a step function's module source and qualified name."""
-    func = resolve_function(run)
-    module = sys.modules.get(func.__module__)
-    try:
-        source = inspect.getsource(module) if module is not None else inspect.getsource(func)
-    except (OSError, TypeError):
-        source = getattr(func, "__qualname__", repr(func))
+    """Digest of a step function's module source and name.
+
+    The module's file is read, not imported, so a fully cached run never pays for the step
+    code's own imports; a module without a readable source file falls back to importing it.
+    """
+    module_name, sep, attr = run.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValidationFailed(f"step function {run!r} must be written module:function")
+    source = _module_source(module_name)
+    if source is None or not re.search(
+        rf"^\s*(async\s+)?def {re.escape(attr.split('.')[0])}\b"
+        rf"|^\s*class {re.escape(attr.split('.')[0])}\b"
+        rf"|^{re.escape(attr.split('.')[0])}\s*=",
+        source,
+        re.M,
+    ):
+        func = resolve_function(run)  # raises NotFound with a clear message if it is missing
+        module = sys.modules.get(func.__module__)
+        try:
+            source = inspect.getsource(module) if module is not None else inspect.getsource(func)
+        except (OSError, TypeError):
+            source = getattr(func, "__qualname__", repr(func))
     return hashlib.sha256(f"{run}\n{source}".encode()).hexdigest()
+
+
+def _module_source(module_name: str) -> str | None:
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        return Path(spec.origin).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _info(run: PipelineRun, steps: Sequence[StepRun]) -> PipelineRunInfo:

@@ -1,0 +1,47 @@
+"""The predictive-maintenance example, as its README runs it, on a small fleet."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.cli.test_cli import run_cli
+
+from edgeloop import registry
+from edgeloop.client import LocalBackend
+from edgeloop.config import load_settings
+from edgeloop.sim import simulate_fleet, write_recordings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "predictive_maintenance"
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_example_learns_conditions_on_unseen_machines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = tmp_path / "example"
+    shutil.copytree(EXAMPLE, work)
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("EDGELOOP_HOME", str(tmp_path / "ws"))
+    write_recordings(
+        simulate_fleet(machines=6, recordings_per_condition=4, seed=1), work / "recordings"
+    )
+    assert (
+        run_cli(capsys, "data", "add", "vibration", "recordings", "--label-from", "folder")[0] == 0
+    )
+    code, out, err = run_cli(
+        capsys, "data", "window", "vibration@latest", "--length-ms", "500", "--stride-ms", "250"
+    )
+    assert code == 0, err
+    assert "datasets:/vibration-windows@1" in out
+    code, out, err = run_cli(capsys, "run", "predictive_maintenance", "--json")
+    assert code == 0, out + err
+    run = json.loads(out)
+    assert [s["status"] for s in run["steps"]] == ["succeeded"] * 5
+    ws = LocalBackend(load_settings(home=str(tmp_path / "ws"))).ws
+    version = registry.resolve_model_uri(ws, "models:/machine-condition@production")
+    assert version.metrics["test.f1_macro"] >= 0.8
+    assert version.lineage["datasets"]  # the windowed dataset version it trained on
