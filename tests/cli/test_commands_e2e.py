@@ -39,6 +39,17 @@ def test_demo_trains_registers_and_aliases(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "datasets:/digits@1" in done.stdout
     assert "models:/digits@production" in done.stdout
+    assert "models:/machine-condition/1" in done.stdout  # the maintenance pipeline registered
+    again = subprocess.run(
+        _edgeloop("demo", "--epochs", "3"),
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr  # a second demo reuses what exists
+    assert "features cached" in again.stdout
     assert "edgeloop server" in done.stdout
     listed = subprocess.run(
         _edgeloop("models", "list", "--json"),
