@@ -111,3 +111,12 @@ def fit_and_log(X: np.ndarray, y: np.ndarray, shuffle_labels: bool = False) -> d
         tracking.put_artifact(ws, run.id, f"model/{rel}", io.BytesIO(data))
     tracking.set_run_status(ws, run.id, "finished")
     return {"model": model, "run_id": run.id}
+
+
+def make_linear(rows: int = 200, seed: int = 0) -> dict[str, Any]:
+    """A noisy linear regression problem, split into train and test."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 3))
+    y = X @ np.array([2.0, -1.0, 0.5]) + rng.normal(0, 0.1, rows)
+    cut = rows * 3 // 4
+    return {"X_train": X[:cut], "y_train": y[:cut], "X_test": X[cut:], "y_test": y[cut:]}

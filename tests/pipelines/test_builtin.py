@@ -136,3 +136,44 @@ def test_builtin_train_is_reproducible_and_logs_trials(workspace: Workspace) -> 
         children = tracking.search_runs(workspace, "zoo", "attributes.name like '%-%'")
         assert {c.parent_run_id for c in children.items} >= {run_id}
     assert digests[0] == digests[1]  # same inputs and seed: the same model bytes
+
+
+def test_regression_is_trained_evaluated_and_gated(workspace: Workspace) -> None:
+    test = {"X": "steps.data.X_test", "y": "steps.data.y_test"}
+    spec = PipelineSpec(
+        name="reg",
+        steps=(
+            StepSpec(
+                "data", f"{M}:make_linear", outputs=("X_train", "y_train", "X_test", "y_test")
+            ),
+            StepSpec(
+                "train",
+                f"{B}:train",
+                inputs={"X": "steps.data.X_train", "y": "steps.data.y_train"},
+                params={"models": ["ridge"], "metric": "r2", "cv": 3, "cv_method": "kfold"},
+                outputs=("model", "run_id", "search"),
+            ),
+            StepSpec(
+                "evaluate",
+                f"{B}:evaluate",
+                inputs={"model": "steps.train.model", "run_id": "steps.train.run_id", **test},
+                outputs=("metrics", "report"),
+            ),
+            StepSpec(
+                "gate",
+                f"{B}:gate",
+                inputs={"metrics": "steps.evaluate.metrics"},
+                params={"thresholds": ["r2 >= 0.9", "rmse <= 0.5"]},
+                outputs=("report",),
+            ),
+        ),
+    )
+    run = run_pipeline(workspace, spec, executor=InlineExecutor())
+    assert run.status == "succeeded", [s.error for s in run.steps]
+    metrics = pipelines.load_value(
+        workspace.artifacts.get_bytes(run.step("evaluate").outputs["metrics"])
+    )
+    assert metrics["r2"] > 0.9
+    assert {"mae", "rmse"} <= set(metrics)
+    train_run = tracking.get_run(workspace, run.lineage["produced"]["run_id"][0])
+    assert "test.r2" in train_run.metrics

@@ -9,6 +9,14 @@ from typing import Any
 
 import typer
 import yaml
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from edgeloop.cli._render import JSON_OPTION, console, emit_json, table, when
 from edgeloop.client import LocalBackend, get_backend
@@ -90,18 +98,35 @@ def run(
     spec = _pick(_specs(file), pipeline, file)
     started = time.perf_counter()
 
-    def event(step: str, status: str) -> None:
-        if not as_json and status != "running":
-            console.print(f"{_MARK.get(status, '?')} {step} {status}")
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=as_json,
+    ) as progress:
+        bar = progress.add_task(spec.name, total=len(spec.steps))
 
-    info = run_pipeline(
-        _workspace(),
-        spec,
-        params=_parse_params(param),
-        force=force,
-        resume=resume or None,
-        on_event=event,
-    )
+        def event(step: str, status: str) -> None:
+            if as_json:
+                return
+            if status == "running":
+                progress.update(bar, description=f"{spec.name}: {step}")
+                return
+            progress.advance(bar)
+            progress.console.print(f"{_MARK.get(status, '?')} {step} {status}")
+
+        info = run_pipeline(
+            _workspace(),
+            spec,
+            params=_parse_params(param),
+            force=force,
+            resume=resume or None,
+            on_event=event,
+        )
     if as_json:
         emit_json(info)
     else:

@@ -20,9 +20,12 @@ from edgeloop.pipelines._context import current_context, step_workspace
 from edgeloop.registry import load_predictor, save_sklearn
 from edgeloop.tracking import MetricPoint
 from edgeloop.train import (
+    ClassificationReport,
+    RegressionReport,
     bar_chart_svg,
     confusion_matrix_svg,
     evaluate_classifier,
+    evaluate_regressor,
     feature_importance_svg,
     pr_curves_svg,
     roc_curves_svg,
@@ -170,13 +173,9 @@ def evaluate(
     feature_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Metrics (overall and per slice) of ``model`` on a test split; with ``run_id``, the
-    metrics (``test.*``) and plots (confusion matrix, ROC, PR, feature importance) are stored on
-    that run."""
-    proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
-    labels = [str(c) for c in getattr(model, "classes_", np.unique(y))]
-    y_true = np.asarray([str(v) for v in y])
-    y_pred = np.asarray([str(v) for v in model.predict(X)])
-    report = evaluate_classifier(y_true, y_pred, proba=proba, labels=labels, slices=slices)
+    metrics (``test.*``) and plots (confusion matrix, ROC and PR curves for classifiers; feature
+    importance for both) are stored on that run. Regressors get MAE, RMSE, R² and MAPE."""
+    report, proba, labels = _report(model, X, y, slices)
     metrics = report.to_metrics()
     if run_id:
         ws = step_workspace()
@@ -190,10 +189,13 @@ def evaluate(
                 if np.isfinite(v)
             ],
         )
-        plots = {"plots/confusion_matrix.svg": confusion_matrix_svg(report.confusion, labels)}
-        if proba is not None:
-            plots["plots/roc.svg"] = roc_curves_svg(y_true, proba, labels)
-            plots["plots/pr.svg"] = pr_curves_svg(y_true, proba, labels)
+        plots: dict[str, str] = {}
+        if isinstance(report, ClassificationReport):
+            plots["plots/confusion_matrix.svg"] = confusion_matrix_svg(report.confusion, labels)
+            if proba is not None:
+                y_true = np.asarray([str(v) for v in y])
+                plots["plots/roc.svg"] = roc_curves_svg(y_true, proba, labels)
+                plots["plots/pr.svg"] = pr_curves_svg(y_true, proba, labels)
         importances = _importances(model)
         if importances is not None and importances.size == np.asarray(X).shape[1]:
             names = list(feature_names or [f"f{i}" for i in range(importances.size)])
@@ -203,6 +205,24 @@ def evaluate(
         for path, svg in plots.items():
             tracking.put_artifact(ws, run_id, path, io.BytesIO(svg.encode()))
     return {"metrics": metrics, "report": report.to_dict()}
+
+
+def _report(
+    model: Any, X: np.ndarray, y: np.ndarray, slices: Mapping[str, Sequence[Any]] | None = None
+) -> tuple[ClassificationReport | RegressionReport, np.ndarray | None, list[str]]:
+    """Score a fitted estimator (or a predictor) on ``X``/``y``: a classification report for
+    classifiers, a regression report for regressors."""
+    from sklearn.base import is_regressor
+
+    estimator = getattr(model, "model", model)  # a registry Predictor wraps the estimator
+    if is_regressor(estimator):
+        return evaluate_regressor(y, model.predict(X), slices=slices), None, []
+    proba = model.predict_proba(X) if hasattr(estimator, "predict_proba") else None
+    labels = [str(c) for c in getattr(estimator, "classes_", np.unique(y))]
+    y_true = np.asarray([str(v) for v in y])
+    y_pred = np.asarray([str(v) for v in model.predict(X)])
+    report = evaluate_classifier(y_true, y_pred, proba=proba, labels=labels, slices=slices)
+    return report, proba, labels
 
 
 def parse_threshold(text: str) -> tuple[str, str, float]:
@@ -267,10 +287,7 @@ def gate(
                 f.path: ws.artifacts.get_bytes(f.digest)
                 for f in registry.model_version_files(ws, version.name, version.version)
             }
-            old = evaluate_classifier(
-                np.asarray([str(v) for v in y]),
-                np.asarray([str(v) for v in load_predictor(files).predict(X)]),
-            ).to_metrics()
+            old = _report(load_predictor(files), X, y)[0].to_metrics()
             ours, theirs = float(metrics[baseline_metric]), float(old[baseline_metric])
             checks.append(
                 {
