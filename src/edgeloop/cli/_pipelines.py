@@ -27,11 +27,7 @@ from edgeloop.pipelines import (
     Scheduler,
     check_code_change,
     check_data_change,
-    enqueue,
-    get_pipeline_run,
-    list_pipeline_runs,
     load_pipelines,
-    queued,
     run_pipeline,
 )
 from edgeloop.workspace import Workspace
@@ -142,7 +138,7 @@ def runs(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Recent pipeline runs."""
-    items = list_pipeline_runs(_workspace(), pipeline or None, limit)
+    items = get_backend().list_pipeline_runs(pipeline or None, limit)
     if as_json:
         emit_json(items)
         return
@@ -185,7 +181,7 @@ def _dag(info: PipelineRunInfo) -> None:
 @pipelines_app.command("show")
 def show(run_id: str, as_json: bool = JSON_OPTION) -> None:
     """One pipeline run: the DAG with each step's status, and its lineage."""
-    info = get_pipeline_run(_workspace(), run_id)
+    info = get_backend().get_pipeline_run(run_id)
     if as_json:
         emit_json(info)
         return
@@ -202,7 +198,7 @@ FILE_OPTION = typer.Option(Path("edgeloop.yaml"), "--file", "-f", help="Pipeline
 @pipelines_app.command("queue")
 def queue(as_json: bool = JSON_OPTION) -> None:
     """Runs waiting for the scheduler, with every reason they were queued for."""
-    items = queued(_workspace())
+    items = get_backend().pipeline_queue()
     if as_json:
         emit_json(items)
         return
@@ -237,7 +233,7 @@ def data_change(pipeline: str = typer.Argument(""), file: Path = FILE_OPTION) ->
 @trigger_app.command("manual")
 def manual(pipeline: str, note: str = typer.Option("", help="Why.")) -> None:
     """Queue a run of PIPELINE for the scheduler."""
-    enqueue(_workspace(), pipeline, "manual", {"note": note} if note else {})
+    get_backend().trigger_pipeline(pipeline, "manual", {"note": note} if note else {})
     console.print(f"queued {pipeline}")
 
 

@@ -19,6 +19,7 @@ from edgeloop.datasets import (
 )
 from edgeloop.governance import TokenInfo
 from edgeloop.pages import Page
+from edgeloop.pipelines import PipelineRunInfo, QueueEntry
 from edgeloop.registry import AliasChange, ModelVersion, RegisteredModel
 from edgeloop.tracking import ArtifactEntry, Experiment, Metric, MetricPoint, Run, RunInput
 
@@ -220,6 +221,23 @@ class Backend(abc.ABC):
         into: str | None = None,
         pad: str = "drop",
     ) -> AddResult: ...
+
+    # pipelines
+    @abc.abstractmethod
+    def list_pipeline_runs(
+        self, pipeline: str | None = None, limit: int = 50
+    ) -> list[PipelineRunInfo]: ...
+
+    @abc.abstractmethod
+    def get_pipeline_run(self, run_id: str) -> PipelineRunInfo: ...
+
+    @abc.abstractmethod
+    def trigger_pipeline(
+        self, pipeline: str, kind: str = "manual", detail: Mapping[str, Any] | None = None
+    ) -> QueueEntry: ...
+
+    @abc.abstractmethod
+    def pipeline_queue(self) -> list[QueueEntry]: ...
 
     # tokens
     @abc.abstractmethod

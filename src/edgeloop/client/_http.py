@@ -24,9 +24,10 @@ from edgeloop.datasets import (
     canonical_parquet,
     parse_ref,
 )
-from edgeloop.errors import BackendUnavailable, EdgeloopError, error_from_code
+from edgeloop.errors import BackendUnavailable, EdgeloopError, ValidationFailed, error_from_code
 from edgeloop.governance import TokenInfo
 from edgeloop.pages import Page
+from edgeloop.pipelines import PipelineRunInfo, QueueEntry
 from edgeloop.registry import AliasChange, ModelVersion, RegisteredModel
 from edgeloop.tracking import ArtifactEntry, Experiment, Metric, MetricPoint, Run, RunInput
 
@@ -366,6 +367,37 @@ class HttpBackend(Backend):
     ) -> AddResult:
         body = {"length_ms": length_ms, "stride_ms": stride_ms, "into": into, "pad": pad}
         return self._json("POST", self._version_path(ref) + "/windows", AddResult, json=body)
+
+    # pipelines ---------------------------------------------------------------------
+
+    def list_pipeline_runs(
+        self, pipeline: str | None = None, limit: int = 50
+    ) -> list[PipelineRunInfo]:
+        params: dict[str, Any] = {"limit": limit, **({"pipeline": pipeline} if pipeline else {})}
+        return self._list("/pipelines/runs", PipelineRunInfo, params=params)
+
+    def get_pipeline_run(self, run_id: str) -> PipelineRunInfo:
+        return self._json("GET", f"/pipelines/runs/{_q(run_id)}", PipelineRunInfo)
+
+    def trigger_pipeline(
+        self, pipeline: str, kind: str = "manual", detail: Mapping[str, Any] | None = None
+    ) -> QueueEntry:
+        if kind == "alert":
+            body: dict[str, Any] = {"pipeline": pipeline, "alert": dict(detail or {})}
+            return self._json("POST", "/triggers/alert", QueueEntry, json=body)
+        if kind != "manual":
+            raise ValidationFailed(
+                f"trigger {kind!r} is not sent over the API: use manual or alert"
+            )
+        return self._json(
+            "POST",
+            f"/pipelines/{_q(pipeline)}/trigger",
+            QueueEntry,
+            json={"detail": dict(detail or {})},
+        )
+
+    def pipeline_queue(self) -> list[QueueEntry]:
+        return self._list("/pipelines/queue", QueueEntry)
 
     # tokens ------------------------------------------------------------------------
 

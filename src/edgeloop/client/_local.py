@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from edgeloop import datasets, governance, registry, tracking
+from edgeloop import datasets, governance, pipelines, registry, tracking
 from edgeloop.client._backend import Backend
 from edgeloop.config import Settings
 from edgeloop.datasets import (
@@ -21,6 +21,7 @@ from edgeloop.datasets import (
 )
 from edgeloop.governance import TokenInfo
 from edgeloop.pages import Page
+from edgeloop.pipelines import PipelineRunInfo, QueueEntry
 from edgeloop.registry import AliasChange, ModelVersion, RegisteredModel
 from edgeloop.tracking import ArtifactEntry, Experiment, Metric, MetricPoint, Run, RunInput
 from edgeloop.workspace import Workspace
@@ -243,6 +244,22 @@ class LocalBackend(Backend):
         return datasets.window(
             self.ws, ref, length_ms=length_ms, stride_ms=stride_ms, into=into, pad=pad
         )
+
+    def list_pipeline_runs(
+        self, pipeline: str | None = None, limit: int = 50
+    ) -> list[PipelineRunInfo]:
+        return pipelines.list_pipeline_runs(self.ws, pipeline, limit)
+
+    def get_pipeline_run(self, run_id: str) -> PipelineRunInfo:
+        return pipelines.get_pipeline_run(self.ws, run_id)
+
+    def trigger_pipeline(
+        self, pipeline: str, kind: str = "manual", detail: Mapping[str, Any] | None = None
+    ) -> QueueEntry:
+        return pipelines.enqueue(self.ws, pipeline, kind, detail)
+
+    def pipeline_queue(self) -> list[QueueEntry]:
+        return pipelines.queued(self.ws)
 
     def create_token(self, name: str, role: str) -> tuple[TokenInfo, str]:
         return governance.create_token(self.ws, name, role)

@@ -22,6 +22,7 @@ from typing import Any
 
 from edgeloop.datasets import check_loadable, get_version, load_table
 from edgeloop.errors import Conflict, ValidationFailed
+from edgeloop.pages import check_limit
 from edgeloop.pipelines._context import StepContext
 from edgeloop.pipelines._entities import PipelineRunInfo, StepRunInfo
 from edgeloop.pipelines._executor import (
@@ -132,6 +133,7 @@ def get_pipeline_run(ws: Workspace, run_id: str) -> PipelineRunInfo:
 def list_pipeline_runs(
     ws: Workspace, pipeline: str | None = None, limit: int = 50
 ) -> list[PipelineRunInfo]:
+    check_limit(limit, "limit")
     with ws.db.read() as s:
         store = PipelineStore(s)
         return [_info(r, store.steps(r.id)) for r in store.runs(pipeline, 0, limit)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgeloop import pipelines
-from edgeloop.pipelines import QueueEntry
+from edgeloop.pipelines import PipelineRunInfo, QueueEntry
 from edgeloop.server._deps import as_role
 from edgeloop.workspace import Workspace
 
@@ -38,6 +38,18 @@ def alert(body: AlertIn, ws: Workspace = editor) -> QueueEntry:
 def trigger(name: str, body: TriggerIn, ws: Workspace = editor) -> QueueEntry:
     """Queue a manual run of the pipeline."""
     return pipelines.enqueue(ws, name, "manual", body.detail)
+
+
+@router.get("/pipelines/runs")
+def runs(
+    pipeline: str | None = None, limit: int = 50, ws: Workspace = viewer
+) -> list[PipelineRunInfo]:
+    return pipelines.list_pipeline_runs(ws, pipeline, limit)
+
+
+@router.get("/pipelines/runs/{run_id}")
+def run(run_id: str, ws: Workspace = viewer) -> PipelineRunInfo:
+    return pipelines.get_pipeline_run(ws, run_id)
 
 
 @router.get("/pipelines/queue")
