@@ -47,3 +47,9 @@ def check_limit(limit: int, name: str = "max_results") -> int:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"{name} must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
     return limit
+
+
+def next_cursor(offset: int, limit: int, fetched: int) -> str | None:
+    """The cursor after a page read with ``limit + 1`` rows from ``offset``: the extra row,
+    if ``fetched`` it, says there is more."""
+    return encode_cursor(offset + limit) if fetched > limit else None

@@ -32,7 +32,7 @@ from edgeloop.datasets._refs import format_ref, parse_ref
 from edgeloop.datasets._schema import DatasetSchema, infer_schema, schema_from_yaml, schema_to_yaml
 from edgeloop.datasets._validate import validate_table
 from edgeloop.errors import Conflict, DataRejected, ValidationFailed
-from edgeloop.pages import Page, check_limit, decode_cursor, encode_cursor
+from edgeloop.pages import Page, check_limit, decode_cursor, next_cursor
 from edgeloop.store import Dataset, DatasetStore, DatasetVersion, LabelChange
 from edgeloop.tracking import check_name
 from edgeloop.workspace import Workspace, now_ms
@@ -322,10 +322,7 @@ def list_datasets(ws: Workspace, cursor: str | None = None, limit: int = 100) ->
         store = DatasetStore(s)
         rows = store.page(offset, limit + 1)
         items = [_info(store, r) for r in rows[:limit]]
-    more = len(rows) > limit
-    return Page[DatasetInfo](
-        items=items, next_cursor=encode_cursor(offset + limit) if more else None
-    )
+    return Page[DatasetInfo](items=items, next_cursor=next_cursor(offset, limit, len(rows)))
 
 
 def get_version(ws: Workspace, ref: str) -> DatasetVersionInfo:

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from edgeloop.errors import Conflict, NotFound, ValidationFailed
-from edgeloop.pages import Page, check_limit, decode_cursor, encode_cursor
+from edgeloop.pages import Page, check_limit, decode_cursor, next_cursor
 from edgeloop.registry._entities import AliasChange, ModelVersion, RegisteredModel
 from edgeloop.registry._formats import MODEL_META
 from edgeloop.store import AliasEvent, ModelStore, RunStore
@@ -109,10 +109,7 @@ def list_models(
         store = ModelStore(s)
         rows = store.page(offset, limit + 1)
         items = [_model(store, r) for r in rows[:limit]]
-    more = len(rows) > limit
-    return Page[RegisteredModel](
-        items=items, next_cursor=encode_cursor(offset + limit) if more else None
-    )
+    return Page[RegisteredModel](items=items, next_cursor=next_cursor(offset, limit, len(rows)))
 
 
 def create_model_version(

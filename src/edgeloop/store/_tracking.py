@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, select
+from sqlalchemy import Table, and_, delete, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -235,10 +235,6 @@ class RunStore:
             stmt = apply_filter(stmt, node)
         stmt = compile_order_by(stmt, order_by).offset(offset).limit(limit)
         return list(self.s.scalars(stmt))
-
-    def count(self, experiment_ids: Sequence[int]) -> int:
-        stmt = select(func.count()).select_from(Run).where(Run.experiment_id.in_(experiment_ids))
-        return int(self.s.scalar(stmt) or 0)
 
     def details(self, run_ids: Sequence[str]) -> list[RunDetails]:
         """Runs with params, tags, latest metrics and inputs, in the order of ``run_ids``.

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, BinaryIO
 
 from edgeloop.errors import Conflict, NotFound, ValidationFailed
-from edgeloop.pages import Page, check_limit, decode_cursor, encode_cursor
+from edgeloop.pages import Page, check_limit, decode_cursor, next_cursor
 from edgeloop.store import (
     Experiment as ExperimentRow,
 )
@@ -155,10 +155,9 @@ def list_experiments(
     offset, limit = decode_cursor(cursor), check_limit(limit, "limit")
     with ws.db.read() as s:
         rows = ExperimentStore(s).page(offset, limit + 1)
-    more = len(rows) > limit
     return Page[Experiment](
         items=[_experiment(r) for r in rows[:limit]],
-        next_cursor=encode_cursor(offset + limit) if more else None,
+        next_cursor=next_cursor(offset, limit, len(rows)),
     )
 
 
@@ -385,5 +384,4 @@ def search_runs(
         runs = RunStore(s)
         ids = runs.search(exp_ids, node, order, offset, limit + 1)
         items = [_run(d) for d in runs.details(ids[:limit])]
-    more = len(ids) > limit
-    return Page[Run](items=items, next_cursor=encode_cursor(offset + limit) if more else None)
+    return Page[Run](items=items, next_cursor=next_cursor(offset, limit, len(ids)))
