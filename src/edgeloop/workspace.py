@@ -11,11 +11,13 @@ from __future__ import annotations
 import getpass
 import time
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from edgeloop.artifacts import ArtifactStore, open_artifact_store
 from edgeloop.config import Settings, load_settings
-from edgeloop.store import Database
+
+if TYPE_CHECKING:
+    from edgeloop.artifacts import ArtifactStore
+    from edgeloop.store import Database
 
 __all__ = ["ROLES", "Principal", "Role", "Workspace", "now_ms"]
 
@@ -58,6 +60,9 @@ class Workspace:
         cls, settings: Settings | None = None, principal: Principal | None = None
     ) -> Workspace:
         """Open (and on first use create and migrate) the workspace that ``settings`` name."""
+        from edgeloop.artifacts import open_artifact_store
+        from edgeloop.store import Database
+
         settings = settings or load_settings()
         settings.home.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database_url)

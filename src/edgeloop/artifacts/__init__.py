@@ -8,10 +8,15 @@ b'weights'
 
 from __future__ import annotations
 
-from edgeloop.artifacts._base import ArtifactStore, BlobInfo, validate_digest
-from edgeloop.artifacts._fsspec import FsspecArtifactStore
-from edgeloop.artifacts._local import LocalArtifactStore
-from edgeloop.artifacts._open import open_artifact_store
+from typing import TYPE_CHECKING
+
+from edgeloop._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from edgeloop.artifacts._base import ArtifactStore, BlobInfo, validate_digest
+    from edgeloop.artifacts._fsspec import FsspecArtifactStore
+    from edgeloop.artifacts._local import LocalArtifactStore
+    from edgeloop.artifacts._open import open_artifact_store
 
 __all__ = [
     "ArtifactStore",
@@ -21,3 +26,13 @@ __all__ = [
     "open_artifact_store",
     "validate_digest",
 ]
+
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "._base": ("ArtifactStore", "BlobInfo", "validate_digest"),
+        "._fsspec": ("FsspecArtifactStore",),
+        "._local": ("LocalArtifactStore",),
+        "._open": ("open_artifact_store",),
+    },
+)

@@ -1,46 +1,41 @@
-"""The ``edgeloop`` command: a thin Typer layer over the Python API."""
+"""The ``edgeloop`` command: a thin Typer layer over the Python API.
+
+:func:`main` first offers ``edgeloop run`` to the cached-run fast path
+(:mod:`edgeloop.pipelines._fast`), which needs neither Typer nor the storage stack; every
+other command, and any run with work to do, goes to the Typer application.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import typer
-
-from edgeloop.cli._data import app as data_app
-from edgeloop.cli._demo import demo
-from edgeloop.cli._pipelines import pipelines_app, run, scheduler, trigger_app
-from edgeloop.cli._registry import models
-from edgeloop.cli._server import server
-from edgeloop.cli._tokens import tokens
-from edgeloop.cli._tracking import experiments, runs
+from edgeloop._lazy import lazy_names
 from edgeloop.errors import EdgeloopError
+
+if TYPE_CHECKING:
+    from edgeloop.cli._app import app
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    name="edgeloop",
-    help="MLOps for servers and fleets of edge devices.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(data_app, name="data")
-app.add_typer(experiments, name="experiments")
-app.add_typer(runs, name="runs")
-app.add_typer(models, name="models")
-app.add_typer(tokens, name="tokens")
-app.add_typer(pipelines_app, name="pipelines")
-app.command("run")(run)
-app.add_typer(trigger_app, name="trigger")
-app.command("scheduler")(scheduler)
-app.command("server")(server)
-app.command("demo")(demo)
 
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: errors become one line on stderr and a non-zero exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["run"]:
+        from edgeloop.pipelines._fast import run_if_cached
+
+        code = run_if_cached(args[1:])
+        if code is not None:
+            raise SystemExit(code)
+    from edgeloop.cli._app import app
+
     try:
-        app(args=argv, prog_name="edgeloop")
+        app(args=args, prog_name="edgeloop")
     except EdgeloopError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
         raise SystemExit(exc.exit_code) from None
+
+
+__getattr__, __dir__ = lazy_names(__name__, {"._app": ("app",)})

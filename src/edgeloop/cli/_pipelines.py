@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import typer
-import yaml
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,11 +20,12 @@ from edgeloop.client import LocalBackend, get_backend
 from edgeloop.errors import ValidationFailed
 from edgeloop.pipelines import (
     PipelineRunInfo,
-    PipelineSpec,
     Scheduler,
     check_code_change,
     check_data_change,
-    load_pipelines,
+    open_pipeline_file,
+    parse_params,
+    pick_pipeline,
     run_pipeline,
 )
 from edgeloop.workspace import Workspace
@@ -54,34 +52,6 @@ def _workspace() -> Workspace:
     return backend.ws
 
 
-def _specs(file: Path) -> dict[str, PipelineSpec]:
-    specs = load_pipelines(file)
-    root = str(file.resolve().parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)  # step modules live in the user's repository
-    return specs
-
-
-def _pick(specs: dict[str, PipelineSpec], pipeline: str, file: Path) -> PipelineSpec:
-    if not pipeline:
-        if len(specs) != 1:
-            raise ValidationFailed(f"{file} declares {', '.join(sorted(specs))}: name one")
-        pipeline = next(iter(specs))
-    if pipeline not in specs:
-        raise ValidationFailed(f"{file} has no pipeline {pipeline!r}; it has {', '.join(specs)}")
-    return specs[pipeline]
-
-
-def _parse_params(items: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValidationFailed(f"--param {item!r} must be written NAME=VALUE")
-        params[key] = yaml.safe_load(value)  # 0.5 -> float, 32 -> int, text stays text
-    return params
-
-
 def run(
     pipeline: str = typer.Argument("", help="Pipeline name (optional if only one is declared)."),
     param: list[str] = typer.Option([], "--param", "-p", help="NAME=VALUE (repeatable)."),
@@ -91,7 +61,7 @@ def run(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run a pipeline from edgeloop.yaml: cached steps are skipped, independent ones parallel."""
-    spec = _pick(_specs(file), pipeline, file)
+    spec = pick_pipeline(open_pipeline_file(file), pipeline, file)
     started = time.perf_counter()
 
     with Progress(
@@ -118,7 +88,7 @@ def run(
         info = run_pipeline(
             _workspace(),
             spec,
-            params=_parse_params(param),
+            params=parse_params(param),
             force=force,
             resume=resume or None,
             on_event=event,
@@ -219,14 +189,14 @@ def queue(as_json: bool = JSON_OPTION) -> None:
 @trigger_app.command("code-change")
 def code_change(pipeline: str = typer.Argument(""), file: Path = FILE_OPTION) -> None:
     """Queue a run if the pipeline's step code changed since its last success (a CI hook)."""
-    entry = check_code_change(_workspace(), _pick(_specs(file), pipeline, file))
+    entry = check_code_change(_workspace(), pick_pipeline(open_pipeline_file(file), pipeline, file))
     console.print(f"queued {entry.pipeline}: code changed" if entry else "code unchanged")
 
 
 @trigger_app.command("data-change")
 def data_change(pipeline: str = typer.Argument(""), file: Path = FILE_OPTION) -> None:
     """Queue a run if a dataset the pipeline reads has a new version."""
-    entry = check_data_change(_workspace(), _pick(_specs(file), pipeline, file))
+    entry = check_data_change(_workspace(), pick_pipeline(open_pipeline_file(file), pipeline, file))
     console.print(f"queued {entry.pipeline}: new data" if entry else "data unchanged")
 
 
@@ -248,7 +218,7 @@ def scheduler(
     def report(info: PipelineRunInfo) -> None:
         console.print(f"{info.pipeline} run {info.id} {info.status} ({', '.join(info.reasons)})")
 
-    worker = Scheduler(_workspace(), _specs(file), on_run=report)
+    worker = Scheduler(_workspace(), open_pipeline_file(file), on_run=report)
     if once:
         worker.tick()
         return

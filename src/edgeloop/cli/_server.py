@@ -7,11 +7,10 @@ from pathlib import Path
 
 import typer
 
-from edgeloop.cli._pipelines import _specs
 from edgeloop.cli._render import console
 from edgeloop.config import load_settings
 from edgeloop.governance import ensure_admin_token
-from edgeloop.pipelines import Scheduler
+from edgeloop.pipelines import Scheduler, open_pipeline_file
 from edgeloop.workspace import Workspace
 
 
@@ -48,7 +47,7 @@ def server(
     )
     stop = threading.Event()
     if pipelines.is_file():
-        worker = Scheduler(ws, _specs(pipelines))
+        worker = Scheduler(ws, open_pipeline_file(pipelines))
         threading.Thread(
             target=worker.run_forever,
             args=(stop, schedule_every),

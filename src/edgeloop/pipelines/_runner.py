@@ -8,16 +8,9 @@ reused, and nothing is loaded unless a downstream step has to run.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import inspect
-import json
-import re
-import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from pathlib import Path
 from typing import Any
 
 from edgeloop.datasets import check_loadable, get_version, load_table
@@ -32,18 +25,15 @@ from edgeloop.pipelines._executor import (
     StepTask,
     load_value,
 )
-from edgeloop.pipelines._spec import PipelineSpec, StepSpec, resolve_function
+from edgeloop.pipelines._keys import PRODUCED, code_digest, digest, input_digests, step_key
+from edgeloop.pipelines._spec import PipelineSpec, StepSpec
 from edgeloop.store import PipelineRun, PipelineStore, StepRun
 from edgeloop.tracking import environment_digest, git_state
 from edgeloop.workspace import Workspace, now_ms
 
-__all__ = ["code_digest", "get_pipeline_run", "list_pipeline_runs", "run_pipeline"]
+__all__ = ["get_pipeline_run", "list_pipeline_runs", "run_pipeline"]
 
 Event = Callable[[str, str], None]
-
-
-def _sha(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _portable_settings(ws: Workspace) -> dict[str, Any]:
@@ -53,45 +43,6 @@ def _portable_settings(ws: Workspace) -> dict[str, Any]:
         "db_url": ws.settings.database_url,
         "artifacts": ws.settings.artifacts_uri,
     }
-
-
-def code_digest(run: str) -> str:
-    """Digest of a step function's module source and name.
-
-    The module's file is read, not imported, so a fully cached run never pays for the step
-    code's own imports; a module without a readable source file falls back to importing it.
-    """
-    module_name, sep, attr = run.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValidationFailed(f"step function {run!r} must be written module:function")
-    source = _module_source(module_name)
-    if source is None or not re.search(
-        rf"^\s*(async\s+)?def {re.escape(attr.split('.')[0])}\b"
-        rf"|^\s*class {re.escape(attr.split('.')[0])}\b"
-        rf"|^{re.escape(attr.split('.')[0])}\s*=",
-        source,
-        re.M,
-    ):
-        func = resolve_function(run)  # raises NotFound with a clear message if it is missing
-        module = sys.modules.get(func.__module__)
-        try:
-            source = inspect.getsource(module) if module is not None else inspect.getsource(func)
-        except (OSError, TypeError):
-            source = getattr(func, "__qualname__", repr(func))
-    return hashlib.sha256(f"{run}\n{source}".encode()).hexdigest()
-
-
-def _module_source(module_name: str) -> str | None:
-    try:
-        spec = importlib.util.find_spec(module_name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    try:
-        return Path(spec.origin).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 def _info(run: PipelineRun, steps: Sequence[StepRun]) -> PipelineRunInfo:
@@ -156,21 +107,6 @@ class _Run:
             self.status[name] = values["status"]
             self.emit(name, values["status"])
 
-    def input_digests(
-        self, step: StepSpec, datasets: Mapping[str, tuple[str, str]]
-    ) -> dict[str, Any]:
-        resolved: dict[str, Any] = {}
-        for key, value in step.inputs.items():
-            if isinstance(value, str) and value.startswith("steps."):
-                _, up, output = value.split(".", 2)
-                resolved[key] = {"step": up, "output": output, "digest": self.outputs[up][output]}
-            elif isinstance(value, str) and value in datasets:
-                uri, digest = datasets[value]
-                resolved[key] = {"dataset": uri, "digest": digest}
-            else:
-                resolved[key] = {"literal": value}
-        return resolved
-
     def materialise(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for key, ref in inputs.items():
@@ -183,14 +119,11 @@ class _Run:
         return values
 
 
-_PRODUCED = ("run_id", "model_version", "dataset_version")
-
-
 def _produced(ws: Workspace, state: _Run) -> dict[str, list[Any]]:
     """Runs, model versions and dataset versions the steps returned (outputs so named)."""
     found: dict[str, list[Any]] = {}
     for outputs in state.outputs.values():
-        for name in _PRODUCED:
+        for name in PRODUCED:
             if name in outputs:
                 found.setdefault(name, []).append(load_value(ws.artifacts.get_bytes(outputs[name])))
     return found
@@ -232,7 +165,7 @@ def run_pipeline(
     env = environment_digest()
     run_id = uuid.uuid4().hex
     lineage = {
-        "code_digest": _sha(codes),
+        "code_digest": digest(codes),
         "environment_digest": env,
         "git": git_state(),
         "datasets": dict(datasets.values()),
@@ -269,15 +202,8 @@ def run_pipeline(
                     continue
                 if not all(state.status[u] in ("succeeded", "cached") for u in ups):
                     continue
-                inputs = state.input_digests(step, datasets)
-                key = _sha(
-                    {
-                        "code": codes[step.name],
-                        "params": spec.step_params(step),
-                        "inputs": inputs,
-                        "env": env,
-                    }
-                )
+                inputs = input_digests(step, state.outputs, datasets)
+                key = step_key(spec, step, codes[step.name], inputs, env)
                 reused = prior.get(step.name) if step.name not in force else None
                 if reused is None and step.name not in force:
                     with ws.db.read() as s:

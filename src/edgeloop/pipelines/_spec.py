@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +40,9 @@ __all__ = [
     "StepSpec",
     "Triggers",
     "load_pipelines",
+    "open_pipeline_file",
+    "parse_params",
+    "pick_pipeline",
     "resolve_function",
     "step",
 ]
@@ -300,3 +304,35 @@ def load_pipelines(path: str | Path = "edgeloop.yaml") -> dict[str, PipelineSpec
             name=str(name), steps=steps, params=params, triggers=_triggers(name, body)
         )
     return result
+
+
+def open_pipeline_file(path: str | Path) -> dict[str, PipelineSpec]:
+    """The pipelines in ``path``, with its folder importable (step modules live there)."""
+    specs = load_pipelines(path)
+    root = str(Path(path).resolve().parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return specs
+
+
+def pick_pipeline(specs: Mapping[str, PipelineSpec], name: str, path: str | Path) -> PipelineSpec:
+    """The pipeline called ``name``; with no name, the only one ``path`` declares."""
+    if not name:
+        if len(specs) != 1:
+            raise ValidationFailed(f"{path} declares {', '.join(sorted(specs))}: name one")
+        name = next(iter(specs))
+    if name not in specs:
+        raise ValidationFailed(f"{path} has no pipeline {name!r}; it has {', '.join(specs)}")
+    return specs[name]
+
+
+def parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` arguments as params; values are read as YAML scalars (0.5 is a float,
+    32 an int, anything else text)."""
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValidationFailed(f"--param {item!r} must be written NAME=VALUE")
+        params[key] = yaml.safe_load(value)
+    return params

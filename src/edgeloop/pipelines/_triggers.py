@@ -10,8 +10,6 @@ schedulers (or two server replicas) never fire the same tick twice.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import socket
 import threading
@@ -26,7 +24,9 @@ from edgeloop.datasets import get_version
 from edgeloop.errors import NotFound, ValidationFailed
 from edgeloop.pipelines._entities import PipelineRunInfo
 from edgeloop.pipelines._executor import Executor
-from edgeloop.pipelines._runner import code_digest, run_pipeline
+from edgeloop.pipelines._keys import code_digest
+from edgeloop.pipelines._keys import digest as content_digest
+from edgeloop.pipelines._runner import run_pipeline
 from edgeloop.pipelines._spec import PipelineSpec
 from edgeloop.store import PipelineStore, TriggerStore
 from edgeloop.workspace import Workspace, now_ms
@@ -97,8 +97,7 @@ def queued(ws: Workspace) -> list[QueueEntry]:
 
 
 def pipeline_code_digest(spec: PipelineSpec) -> str:
-    codes = {s.name: code_digest(s.run) for s in spec.steps}
-    return hashlib.sha256(json.dumps(codes, sort_keys=True).encode()).hexdigest()
+    return content_digest({s.name: code_digest(s.run) for s in spec.steps})
 
 
 def _last_success(ws: Workspace, pipeline: str) -> dict[str, Any] | None:

@@ -6,45 +6,50 @@ embedded default, WAL mode) and PostgreSQL (psycopg 3); one contract suite runs 
 
 from __future__ import annotations
 
-from edgeloop.store._database import Database
-from edgeloop.store._datasets import DatasetStore
-from edgeloop.store._filter import (
-    And,
-    Comparison,
-    Node,
-    Not,
-    Or,
-    OrderBy,
-    parse_filter,
-    parse_order_by,
-)
-from edgeloop.store._models import (
-    AliasEvent,
-    Base,
-    Dataset,
-    DatasetSplit,
-    DatasetVersion,
-    Experiment,
-    LabelChange,
-    Lease,
-    Model,
-    ModelAlias,
-    ModelVersion,
-    ModelVersionFile,
-    PipelineRun,
-    QueuedRun,
-    Run,
-    RunArtifact,
-    RunInput,
-    StepRun,
-    Token,
-    TriggerState,
-)
-from edgeloop.store._pipelines import PipelineStore
-from edgeloop.store._registry import ModelStore
-from edgeloop.store._tokens import TokenStore
-from edgeloop.store._tracking import ExperimentStore, MetricRow, RunDetails, RunStore
-from edgeloop.store._triggers import TriggerStore
+from typing import TYPE_CHECKING
+
+from edgeloop._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from edgeloop.store._database import Database
+    from edgeloop.store._datasets import DatasetStore
+    from edgeloop.store._filter import (
+        And,
+        Comparison,
+        Node,
+        Not,
+        Or,
+        OrderBy,
+        parse_filter,
+        parse_order_by,
+    )
+    from edgeloop.store._models import (
+        AliasEvent,
+        Base,
+        Dataset,
+        DatasetSplit,
+        DatasetVersion,
+        Experiment,
+        LabelChange,
+        Lease,
+        Model,
+        ModelAlias,
+        ModelVersion,
+        ModelVersionFile,
+        PipelineRun,
+        QueuedRun,
+        Run,
+        RunArtifact,
+        RunInput,
+        StepRun,
+        Token,
+        TriggerState,
+    )
+    from edgeloop.store._pipelines import PipelineStore
+    from edgeloop.store._registry import ModelStore
+    from edgeloop.store._tokens import TokenStore
+    from edgeloop.store._tracking import ExperimentStore, MetricRow, RunDetails, RunStore
+    from edgeloop.store._triggers import TriggerStore
 
 __all__ = [
     "AliasEvent",
@@ -86,3 +91,48 @@ __all__ = [
     "parse_filter",
     "parse_order_by",
 ]
+
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "._database": ("Database",),
+        "._datasets": ("DatasetStore",),
+        "._filter": (
+            "And",
+            "Comparison",
+            "Node",
+            "Not",
+            "Or",
+            "OrderBy",
+            "parse_filter",
+            "parse_order_by",
+        ),
+        "._models": (
+            "AliasEvent",
+            "Base",
+            "Dataset",
+            "DatasetSplit",
+            "DatasetVersion",
+            "Experiment",
+            "LabelChange",
+            "Lease",
+            "Model",
+            "ModelAlias",
+            "ModelVersion",
+            "ModelVersionFile",
+            "PipelineRun",
+            "QueuedRun",
+            "Run",
+            "RunArtifact",
+            "RunInput",
+            "StepRun",
+            "Token",
+            "TriggerState",
+        ),
+        "._pipelines": ("PipelineStore",),
+        "._registry": ("ModelStore",),
+        "._tokens": ("TokenStore",),
+        "._tracking": ("ExperimentStore", "MetricRow", "RunDetails", "RunStore"),
+        "._triggers": ("TriggerStore",),
+    },
+)

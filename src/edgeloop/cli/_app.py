@@ -1,0 +1,34 @@
+"""The Typer application behind the ``edgeloop`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from edgeloop.cli._data import app as data_app
+from edgeloop.cli._demo import demo
+from edgeloop.cli._pipelines import pipelines_app, run, scheduler, trigger_app
+from edgeloop.cli._registry import models
+from edgeloop.cli._server import server
+from edgeloop.cli._tokens import tokens
+from edgeloop.cli._tracking import experiments, runs
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="edgeloop",
+    help="MLOps for servers and fleets of edge devices.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_app, name="data")
+app.add_typer(experiments, name="experiments")
+app.add_typer(runs, name="runs")
+app.add_typer(models, name="models")
+app.add_typer(tokens, name="tokens")
+app.add_typer(pipelines_app, name="pipelines")
+app.command("run")(run)
+app.add_typer(trigger_app, name="trigger")
+app.command("scheduler")(scheduler)
+app.command("server")(server)
+app.command("demo")(demo)
