@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Start what the tests need on this machine: PostgreSQL with a test role and database.
+# Install and start what the tests need on this machine: the Cortex-M cross compiler (edge
+# footprints) and PostgreSQL with a test role and database.
 set -euo pipefail
+
+if ! command -v arm-none-eabi-gcc >/dev/null 2>&1 || [ ! -d /usr/lib/arm-none-eabi/newlib ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-arm-none-eabi libnewlib-arm-none-eabi >/dev/null
+fi
 
 if ! command -v pg_ctlcluster >/dev/null 2>&1 && ! command -v psql >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null

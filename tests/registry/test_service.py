@@ -124,3 +124,27 @@ def test_list_models_paginates(workspace: Workspace) -> None:
     page = registry.list_models(workspace, limit=2)
     assert [m.name for m in page.items] == ["a", "b"]
     assert [m.name for m in registry.list_models(workspace, page.next_cursor).items] == ["c"]
+
+
+def test_derived_files_attach_to_a_version_and_never_change(workspace: Workspace) -> None:
+    registry.create_model_version(workspace, "digits", run_id=_logged_model(workspace))
+    added = registry.attach_files(
+        workspace, "digits", 1, {"edge/c/model.c": b"int x;", "edge/manifest.json": b"{}"}
+    )
+    assert [a.path for a in added] == ["edge/c/model.c", "edge/manifest.json"]
+    paths = [f.path for f in registry.model_version_files(workspace, "digits", 1)]
+    assert paths == ["edge/c/model.c", "edge/manifest.json", MODEL_META, "model.joblib"]
+    entry = registry.model_version_file(workspace, "digits", 1, "edge/c/model.c")
+    assert workspace.artifacts.get_bytes(entry.digest) == b"int x;"
+    # The same bytes again are accepted; different bytes for a path it has are refused.
+    registry.attach_files(workspace, "digits", 1, {"edge/c/model.c": b"int x;"})
+    with pytest.raises(Conflict, match="never change"):
+        registry.attach_files(
+            workspace, "digits", 1, {"edge/c/model.c": b"int y;", "edge/new.txt": b"n"}
+        )
+    paths_after = [f.path for f in registry.model_version_files(workspace, "digits", 1)]
+    assert paths_after == paths  # all or nothing: edge/new.txt was not added
+    with pytest.raises(ValidationFailed):
+        registry.attach_files(workspace, "digits", 1, {"../escape": b"x"})
+    with pytest.raises(NotFound):
+        registry.attach_files(workspace, "digits", 9, {"edge/x": b"x"})

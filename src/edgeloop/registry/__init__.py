@@ -12,6 +12,7 @@ from edgeloop.registry._formats import (
 )
 from edgeloop.registry._service import (
     alias_history,
+    attach_files,
     create_model,
     create_model_version,
     delete_alias,
@@ -22,6 +23,7 @@ from edgeloop.registry._service import (
     model_version_file,
     model_version_files,
     parse_model_uri,
+    parse_version,
     resolve_model_uri,
     set_alias,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "RegisteredModel",
     "VersionStatus",
     "alias_history",
+    "attach_files",
     "create_model",
     "create_model_version",
     "delete_alias",
@@ -46,6 +49,7 @@ __all__ = [
     "model_version_file",
     "model_version_files",
     "parse_model_uri",
+    "parse_version",
     "resolve_model_uri",
     "save_sklearn",
     "set_alias",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from edgeloop.errors import Conflict, NotFound, ValidationFailed
@@ -194,7 +195,8 @@ def _read_meta(ws: Workspace, files: list[tuple[str, str, int]]) -> dict[str, An
     return {}
 
 
-def _parse_version(text: str | int) -> int:
+def parse_version(text: str | int) -> int:
+    """A version number from user input: an integer of 1 or more."""
     try:
         number = int(text)
     except (TypeError, ValueError) as exc:
@@ -205,7 +207,7 @@ def _parse_version(text: str | int) -> int:
 
 
 def get_model_version(ws: Workspace, name: str, version: int | str) -> ModelVersion:
-    number = _parse_version(version)
+    number = parse_version(version)
     with ws.db.read() as s:
         store = ModelStore(s)
         model = store.get(name)
@@ -221,13 +223,32 @@ def list_model_versions(ws: Workspace, name: str) -> list[ModelVersion]:
 
 
 def model_version_files(ws: Workspace, name: str, version: int | str) -> list[ArtifactEntry]:
-    number = _parse_version(version)
+    number = parse_version(version)
     with ws.db.read() as s:
         store = ModelStore(s)
         mv = store.version(store.get(name), number)
         return [
             ArtifactEntry(path=f.path, digest=f.digest, size=f.size) for f in store.files(mv.id)
         ]
+
+
+def attach_files(
+    ws: Workspace, name: str, version: int | str, files: Mapping[str, bytes]
+) -> list[ArtifactEntry]:
+    """Add derived files (exports, bundles) to a version: new paths only, or the same bytes.
+
+    The blobs are stored first; the rows are added in one transaction, so a failure leaves
+    the version as it was (an unreferenced blob at most).
+    """
+    number = parse_version(version)
+    for path in files:
+        check_artifact_path(path)
+    stored = [(path, ws.artifacts.put_bytes(data)) for path, data in sorted(files.items())]
+    with ws.db.write() as s:
+        store = ModelStore(s)
+        mv = store.version(store.get(name), number)
+        store.add_files(mv.id, [(path, info.digest, info.size) for path, info in stored])
+    return [ArtifactEntry(path=path, digest=info.digest, size=info.size) for path, info in stored]
 
 
 def model_version_file(ws: Workspace, name: str, version: int | str, path: str) -> ArtifactEntry:
@@ -243,7 +264,7 @@ def set_alias(
 ) -> AliasChange:
     """Point ``alias`` at ``version`` (creating or moving it); the move is kept in history."""
     _check_alias(alias)
-    number = _parse_version(version)
+    number = parse_version(version)
     with ws.db.write() as s:
         store = ModelStore(s)
         model = store.get(name, for_update=True)
@@ -323,7 +344,7 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, int | None]:
         return name, alias, None
     if version == "latest":
         return name, None, None
-    return name, None, _parse_version(version)
+    return name, None, parse_version(version)
 
 
 def resolve_model_uri(ws: Workspace, uri: str) -> ModelVersion:

@@ -154,6 +154,20 @@ class ModelVersionFile(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
 
+class ModelFootprint(Base):
+    """The footprint of a model version on one target (``edgeloop.edge.Footprint`` as JSON);
+    measuring again replaces it."""
+
+    __tablename__ = "model_footprints"
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    target: Mapped[str] = mapped_column(String(64), primary_key=True)
+    footprint: Mapped[Json] = mapped_column(default=dict)
+    measured_at: Mapped[int] = mapped_column(BigInteger)
+    measured_by: Mapped[str] = mapped_column(String(256))
+
+
 class ModelAlias(Base):
     __tablename__ = "model_aliases"
     model_id: Mapped[int] = mapped_column(

@@ -1,4 +1,4 @@
-"""Store for registered models, their versions, files, aliases and alias history."""
+"""Store for registered models, their versions, files, footprints, aliases and alias history."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from edgeloop.errors import Conflict, NotFound
-from edgeloop.store._models import AliasEvent, Model, ModelAlias, ModelVersion, ModelVersionFile
+from edgeloop.store._models import (
+    AliasEvent,
+    Model,
+    ModelAlias,
+    ModelFootprint,
+    ModelVersion,
+    ModelVersionFile,
+)
 
 __all__ = ["ModelStore"]
 
@@ -67,6 +74,23 @@ class ModelStore:
         )
         self.s.flush()
 
+    def add_files(self, version_id: int, files: Sequence[tuple[str, str, int]]) -> None:
+        """Add files to a version; a path it already has must keep its content."""
+        existing = {f.path: f.digest for f in self.files(version_id)}
+        for path, digest, size in files:
+            if path in existing:
+                if existing[path] != digest:
+                    raise Conflict(
+                        f"the version already has a different {path!r}: files of a version "
+                        "never change; register a new version",
+                        details={"path": path},
+                    )
+                continue
+            self.s.add(
+                ModelVersionFile(model_version_id=version_id, path=path, digest=digest, size=size)
+            )
+        self.s.flush()
+
     def version(self, model: Model, number: int) -> ModelVersion:
         mv = self.s.scalar(
             select(ModelVersion).where(
@@ -99,6 +123,42 @@ class ModelStore:
             select(ModelVersionFile)
             .where(ModelVersionFile.model_version_id == version_id)
             .order_by(ModelVersionFile.path)
+        )
+        return list(self.s.scalars(stmt))
+
+    # footprints --------------------------------------------------------------------
+
+    def set_footprint(
+        self, version_id: int, target: str, footprint: dict[str, Any], actor: str, at: int
+    ) -> ModelFootprint:
+        """Store the footprint of a version on ``target``, replacing an earlier one."""
+        row = self.s.get(ModelFootprint, (version_id, target))
+        if row is None:
+            row = ModelFootprint(
+                model_version_id=version_id,
+                target=target,
+                footprint=footprint,
+                measured_at=at,
+                measured_by=actor,
+            )
+            try:
+                with self.s.begin_nested():
+                    self.s.add(row)
+                    self.s.flush()
+                return row
+            except sa_exc.IntegrityError:  # stored concurrently: replace that one
+                row = self.s.get(ModelFootprint, (version_id, target), populate_existing=True)
+                if row is None:
+                    raise
+        row.footprint, row.measured_at, row.measured_by = footprint, at, actor
+        self.s.flush()
+        return row
+
+    def footprints(self, version_id: int) -> list[ModelFootprint]:
+        stmt = (
+            select(ModelFootprint)
+            .where(ModelFootprint.model_version_id == version_id)
+            .order_by(ModelFootprint.target)
         )
         return list(self.s.scalars(stmt))
 
