@@ -82,6 +82,9 @@ PEERS: dict[str, Peer] = {
             "protobuf==7.36.2",
         ),
     ),
+    # emlearn 0.23.2 (the newest release) with edgeloop's numpy and scikit-learn, so the models
+    # edgeloop trains unpickle unchanged in the peer (benchmarks/edge.py)
+    "emlearn": Peer("emlearn", ("emlearn==0.23.2", "numpy==2.4.6", "scikit-learn==1.9.1")),
 }
 
 

@@ -17,7 +17,7 @@ The input window is standardised and quantized in float32 with exactly these ope
 this order, so C code doing the same single-precision operations gets the same bytes::
 
     z = (x - mean) * inv_std             # float32, elementwise
-    q = clip(floor(z * inv_scale + 0.5) + zero_point, -128, 127)   # NaN -> zero_point
+    q = clip(floor(z * inv_scale + 0.5) + zero_point, -128, 127)   # NaN is refused
 
 Layouts: a dense layer maps ``(n_in,) -> (n_out,)`` with weights ``[n_out, n_in]``; a 1-D
 convolution maps ``(length, channels)`` (channels last) to ``(out_length, filters)`` with
@@ -291,6 +291,23 @@ class QuantizedModel:
                 or layer.shift.dtype != np.int32
             ):
                 raise ValueError("weights must be int8; bias, multiplier and shift int32")
+            if isinstance(layer, Dense | Conv1D) and not (
+                layer.bias.shape
+                == layer.multiplier.shape
+                == layer.shift.shape
+                == (layer.weights.shape[0],)
+            ):
+                raise ValueError("bias, multiplier and shift need one value per output channel")
+            if (
+                isinstance(layer, Dense | Conv1D)
+                and layer.shift.size
+                and not (int(layer.shift.min()) >= -31 and int(layer.shift.max()) <= 30)
+            ):
+                raise ValueError("requantization shifts must lie in [-31, 30]")
+            if isinstance(layer, Conv1D | MaxPool1D) and (
+                layer.stride < 1 or (isinstance(layer, MaxPool1D) and layer.size < 1)
+            ):
+                raise ValueError(f"{layer.kind}: stride and size must be >= 1")
         if self.mean.shape != tuple(self.input_shape) or self.inv_std.shape != self.mean.shape:
             raise ValueError("mean and inv_std must have the input shape")
         units = shapes[-1]
@@ -350,10 +367,12 @@ class QuantizedModel:
         xf = np.asarray(x, dtype=np.float32)
         if xf.shape[1:] != tuple(self.input_shape):
             raise ValueError(f"expected samples of shape {self.input_shape}, got {xf.shape[1:]}")
-        z = (xf - self.mean) * self.inv_std
-        inv_scale = np.float32(1.0) / np.float32(self.input.scale)
-        q = np.floor(z * inv_scale + np.float32(0.5)) + np.float32(self.input.zero_point)
-        q = np.where(np.isnan(q), np.float32(self.input.zero_point), q)
+        if np.isnan(xf).any():
+            raise ValueError("the input contains NaN")
+        with np.errstate(over="ignore", invalid="ignore"):  # ±inf saturates, as in C
+            z = (xf - self.mean) * self.inv_std
+            inv_scale = np.float32(1.0) / np.float32(self.input.scale)
+            q = np.floor(z * inv_scale + np.float32(0.5)) + np.float32(self.input.zero_point)
         return np.asarray(np.clip(q, INT8_MIN, INT8_MAX), dtype=np.int8)
 
     def run_int8(self, q: npt.ArrayLike) -> I8:
