@@ -432,3 +432,13 @@ def test_models_footprint_command(
     assert empty.exit_code == 0 and "no footprints yet" in empty.output
     bad = runner.invoke(app, ["footprint", "kws"])
     assert isinstance(bad.exception, ValidationFailed)
+
+
+def test_prefixed_operations_are_priced_by_their_last_part() -> None:
+    target = get_target("nano33ble")
+    plain, _ = estimate_latency({"adds": 1000, "mac": 10}, target)
+    prefixed, cycles = estimate_latency({"features.adds": 1000, "mac": 10}, target)
+    assert prefixed == plain > 0
+    assert cycles["features.adds"] == 1000 * target.cycles["adds"]
+    with pytest.raises(ValidationFailed, match=r"features\.nope"):
+        estimate_latency({"features.nope": 1}, target)

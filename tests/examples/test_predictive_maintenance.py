@@ -40,8 +40,20 @@ def test_the_example_learns_conditions_on_unseen_machines(
     code, out, err = run_cli(capsys, "run", "predictive_maintenance", "--json")
     assert code == 0, out + err
     run = json.loads(out)
-    assert [s["status"] for s in run["steps"]] == ["succeeded"] * 5
+    assert [s["status"] for s in run["steps"]] == ["succeeded"] * 6
     ws = LocalBackend(load_settings(home=str(tmp_path / "ws"))).ws
     version = registry.resolve_model_uri(ws, "models:/machine-condition@production")
     assert version.metrics["test.f1_macro"] >= 0.8
     assert version.lineage["datasets"]  # the windowed dataset version it trained on
+    # The export step put the edge files on the version and measured each board.
+    paths = {f.path for f in registry.model_version_files(ws, "machine-condition", 1)}
+    assert {"edge/manifest.json", "edge/c/model.c", "edge/c/features.c"} <= paths
+    assert version.metrics["edge.drop_points"] <= 1.0
+    code, out, err = run_cli(capsys, "models", "footprint", "machine-condition/1", "--json")
+    assert code == 0, err
+    assert {f["target"] for f in json.loads(out)} == {
+        "nano33ble",
+        "cortex-m4f",
+        "cortex-m0plus",
+        "rpi4",
+    }

@@ -20,6 +20,7 @@ import typer
 
 import edgeloop.client as el
 from edgeloop import data
+from edgeloop.cli._edge import footprint
 from edgeloop.cli._render import console, table
 from edgeloop.errors import NotFound, ValidationFailed
 from edgeloop.pipelines import PipelineSpec, StepSpec
@@ -117,6 +118,7 @@ def maintenance_pipeline() -> PipelineSpec:
                     "y_test",
                     "feature_names",
                     "features",
+                    "window",
                 ),
             ),
             StepSpec(
@@ -159,9 +161,31 @@ def maintenance_pipeline() -> PipelineSpec:
                 outputs=("report",),
             ),
             StepSpec(
+                "export",
+                f"{builtin}:export",
+                inputs={
+                    "model": "steps.train.model",
+                    "run_id": "steps.train.run_id",
+                    "X_calib": "steps.features.X_train",
+                    "X_test": "steps.features.X_test",
+                    "y_test": "steps.features.y_test",
+                    "features": "steps.features.features",
+                    "window": "steps.features.window",
+                },
+                params={
+                    "targets": ["nano33ble", "cortex-m4f", "cortex-m0plus", "rpi4"],
+                    "max_drop_points": 1.0,
+                },
+                outputs=("edge", "report"),
+            ),
+            StepSpec(
                 "register",
                 f"{builtin}:register",
-                inputs={"run_id": "steps.train.run_id", "gate": "steps.gate.report"},
+                inputs={
+                    "run_id": "steps.train.run_id",
+                    "gate": "steps.gate.report",
+                    "edge": "steps.export.edge",
+                },
                 params={"name": "machine-condition", "alias": "production"},
                 outputs=("model_version",),
             ),
@@ -169,7 +193,7 @@ def maintenance_pipeline() -> PipelineSpec:
     )
 
 
-def _run_maintenance(workdir: Path, machines: int) -> tuple[str, str, float]:
+def _run_maintenance(workdir: Path, machines: int) -> tuple[str, str, dict[str, float]]:
     """Simulate a fleet, version its recordings and windows, run the pipeline."""
     from edgeloop.pipelines import run_pipeline
     from edgeloop.sim import simulate_fleet, write_recordings
@@ -195,7 +219,7 @@ def _run_maintenance(workdir: Path, machines: int) -> tuple[str, str, float]:
         failed = next(s for s in run.steps if s.status == "failed")
         raise ValidationFailed(f"pipeline step {failed.name} failed: {failed.error.strip()}")
     version = backend.resolve_model_uri("models:/machine-condition@production")
-    return run.id, version.uri, float(version.metrics.get("test.f1_macro", float("nan")))
+    return run.id, version.uri, dict(version.metrics)
 
 
 def demo(epochs: int = typer.Option(30, help="Training epochs for the digits MLP.")) -> None:
@@ -226,7 +250,17 @@ def demo(epochs: int = typer.Option(30, help="Training epochs for the digits MLP
     agreement = float((predictor.predict(x) == digits.target).mean())
     console.rule("[bold]5. predictive-maintenance pipeline (continuous training)[/]")
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline_run, machine_model, machine_f1 = _run_maintenance(Path(tmp), machines=6)
+        pipeline_run, machine_model, metrics = _run_maintenance(Path(tmp), machines=6)
+    console.rule("[bold]6. edge: int8 C library and footprint per board[/]")
+    name, _, number = machine_model.removeprefix("models:/").partition("/")
+    edge_files = [
+        f.path for f in backend.model_version_files(name, number) if f.path.startswith("edge/")
+    ]
+    console.print(
+        f"{machine_model}: {len(edge_files)} edge files (int8 weights, C library with the "
+        "feature block, ONNX, manifest)"
+    )
+    footprint(f"{name}/{number}", as_json=False)
     table(
         "summary",
         ["what", "value"],
@@ -239,7 +273,13 @@ def demo(epochs: int = typer.Option(30, help="Training epochs for the digits MLP
             ("pipeline run", pipeline_run),
             (
                 "machine-condition model",
-                f"{machine_model} (F1 on unseen machines {machine_f1:.3f})",
+                f"{machine_model} (F1 on unseen machines "
+                f"{metrics.get('test.f1_macro', float('nan')):.3f})",
+            ),
+            (
+                "int8 vs float accuracy (edge export)",
+                f"{metrics.get('edge.int8_accuracy', float('nan')):.4f} vs "
+                f"{metrics.get('edge.float_accuracy', float('nan')):.4f}",
             ),
             ("time", f"{time.perf_counter() - started:.1f} s"),
         ],

@@ -213,8 +213,13 @@ def estimate_latency(
     """``(milliseconds, cycles per operation name)`` of ``operations`` on ``target``.
 
     Every operation name needs a cost in ``target.cycles``: an unknown name is an error, so a
-    new kind of operation cannot be silently free."""
-    unknown = sorted(op for op in operations if op not in target.cycles)
+    new kind of operation cannot be silently free. A name may carry the part it belongs to
+    as a prefix (``features.adds`` is priced as ``adds``), as :class:`CExport` counts them."""
+
+    def price(op: str) -> str:
+        return op if op in target.cycles else op.rpartition(".")[2]
+
+    unknown = sorted(op for op in operations if price(op) not in target.cycles)
     if unknown:
         raise ValidationFailed(
             f"target {target.id!r} has no cycle cost for operation(s) {', '.join(unknown)}; "
@@ -229,7 +234,7 @@ def estimate_latency(
                 f"operation count {op!r} must be an integer >= 0, got {count!r}",
                 details={"operation": op},
             )
-        cycles[op] = int(count) * float(target.cycles[op])
+        cycles[op] = int(count) * float(target.cycles[price(op)])
     return sum(cycles.values()) / (target.clock_mhz * 1e3), cycles
 
 

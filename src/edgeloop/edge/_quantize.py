@@ -53,6 +53,7 @@ from edgeloop.edge.runtime import (
     QuantParams,
     requant_params,
 )
+from edgeloop.edge.trees import QuantizedTrees
 from edgeloop.errors import DataRejected, ValidationFailed
 
 __all__ = [
@@ -415,7 +416,10 @@ def quantize(
 
 
 def compare(
-    float_model: Any, qmodel: QuantizedModel, X_test: npt.ArrayLike, y_test: npt.ArrayLike
+    float_model: Any,
+    qmodel: QuantizedModel | QuantizedTrees,
+    X_test: npt.ArrayLike,
+    y_test: npt.ArrayLike,
 ) -> dict[str, Any]:
     """Float against int8 on a test split.
 

@@ -1,4 +1,4 @@
-"""Built-in steps: ``train``, ``evaluate``, ``gate`` and ``register``.
+"""Built-in steps: ``train``, ``evaluate``, ``gate``, ``export`` (edge) and ``register``.
 
 Use them in ``edgeloop.yaml`` like any step, e.g. ``run: edgeloop.pipelines.builtin:gate``.
 They record what they do in the pipeline's workspace (the step context says which).
@@ -15,6 +15,13 @@ from typing import Any, cast
 import numpy as np
 
 from edgeloop import registry, tracking
+from edgeloop.edge._export import (
+    DEFAULT_TARGETS,
+    EdgeExport,
+    attach_edge_export,
+    build_edge_export,
+)
+from edgeloop.edge._footprint import footprint_table
 from edgeloop.errors import NotFound, ValidationFailed
 from edgeloop.pipelines._context import current_context, step_workspace
 from edgeloop.registry import load_predictor, save_sklearn
@@ -32,7 +39,7 @@ from edgeloop.train import (
 )
 from edgeloop.workspace import now_ms
 
-__all__ = ["GateFailed", "evaluate", "gate", "parse_threshold", "register", "train"]
+__all__ = ["GateFailed", "evaluate", "export", "gate", "parse_threshold", "register", "train"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -314,6 +321,55 @@ def gate(
     return {"report": report}
 
 
+def export(
+    model: Any,
+    X_calib: Any,
+    X_test: Any,
+    y_test: Any,
+    features: Mapping[str, Any] | None = None,
+    window: Sequence[int] | None = None,
+    targets: Sequence[str] = DEFAULT_TARGETS,
+    max_drop_points: float = 1.0,
+    arduino: bool = False,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Quantize the model to int8 (or quantized trees), export C (with the feature block
+    when ``features`` and ``window`` are given) and ONNX, and measure every target.
+
+    Fails — so nothing after it runs — when int8 loses more than ``max_drop_points`` points
+    of accuracy on the test split. Returns ``edge`` (for ``register``, which stores it on the
+    new version) and ``report`` (accuracy and a footprint table). With ``run_id`` the float
+    and int8 accuracy are logged on that run."""
+    result = build_edge_export(
+        model,
+        X_calib=X_calib,
+        X_test=X_test,
+        y_test=y_test,
+        targets=list(targets),
+        features=features,
+        window=(int(window[0]), int(window[1])) if window is not None else None,
+        max_drop_points=max_drop_points,
+        arduino=arduino,
+    )
+    report = {
+        "kind": result.kind,
+        "accuracy": result.accuracy,
+        "footprints": footprint_table(result.footprints),
+        "files": sorted(result.files),
+    }
+    if run_id:
+        at = now_ms()
+        tracking.log_metrics(
+            step_workspace(),
+            run_id,
+            [
+                MetricPoint(key=f"edge.{k}", value=float(result.accuracy[k]), step=0, timestamp=at)
+                for k in ("float_accuracy", "int8_accuracy", "drop_points", "agreement")
+            ],
+        )
+    return {"edge": result, "report": report}
+
+
 def register(
     run_id: str,
     name: str,
@@ -321,12 +377,14 @@ def register(
     path: str = "model",
     description: str = "",
     gate: Mapping[str, Any] | None = None,
+    edge: EdgeExport | None = None,
 ) -> dict[str, Any]:
     """Register the model the run logged under ``path`` as the next version of ``name`` (with
     the pipeline run and dataset versions in its lineage) and move ``alias`` to it.
 
     Wire the gate step's ``report`` into ``gate`` so registration waits for it (and refuses a
-    report that did not pass)."""
+    report that did not pass), and the ``export`` step's ``edge`` into ``edge`` to store the
+    edge files and footprints on the version before the alias moves."""
     if gate is not None and not gate.get("passed"):
         raise GateFailed("the gate did not pass: nothing is registered", details={"report": gate})
     ws = step_workspace()
@@ -339,6 +397,8 @@ def register(
         description=description,
         tags={"pipeline": context.pipeline, "pipeline_run_id": context.pipeline_run_id},
     )
+    if edge is not None:
+        attach_edge_export(ws, name, version.version, edge)
     if alias:
         registry.set_alias(
             ws,

@@ -39,7 +39,9 @@ def vibration_features(
     test: float = 0.25,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Features of every window, and a split that keeps each machine on one side."""
+    """Features of every window, and a split that keeps each machine on one side; also the
+    feature pipeline (``features``) and the raw window shape ``(n_samples, n_axes)`` that an
+    edge export compiles into C."""
     axes = [a for a in AXES if a in table.column_names]
     if not axes or "label" not in table.column_names or "sample_id" not in table.column_names:
         raise ValidationFailed(
@@ -53,7 +55,8 @@ def vibration_features(
         ),
         axes=tuple(axes),
     )
-    X = pipeline.transform(windows_from_table(table, axes))
+    windows = windows_from_table(table, axes)  # (n_windows, n_samples, n_axes)
+    X = pipeline.transform(windows)
     y = np.asarray([str(v) for v in table.column("label").to_pylist()])
     machines = np.asarray([machine_of(str(s)) for s in table.column("sample_id").to_pylist()])
     side = assign_split(
@@ -69,4 +72,5 @@ def vibration_features(
         "y_test": y[held],
         "feature_names": pipeline.feature_names(),
         "features": pipeline.to_dict(),
+        "window": [int(windows.shape[1]), int(windows.shape[2])],
     }
