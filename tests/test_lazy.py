@@ -36,3 +36,16 @@ def test_every_public_name_resolves_and_unknown_names_raise() -> None:
 def test_a_name_provided_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="provided twice"):
         lazy_names("pkg", {".a": ("x",), ".b": ("x",)})
+
+
+def test_device_runtimes_load_numpy_only_and_edge_names_resolve() -> None:
+    script = (
+        "import sys\n"
+        "import edgeloop.edge.runtime, edgeloop.edge.trees\n"
+        "heavy = ('sqlalchemy', 'sklearn', 'onnx', 'onnxruntime', 'pandas', 'pyarrow', 'yaml')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "from edgeloop import edge\n"
+        "print(all(getattr(edge, name) is not None for name in edge.__all__))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]", "True"]
