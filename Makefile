@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/data.py
 	$(BIN)/python benchmarks/profile_memory.py --edges
 	$(BIN)/python benchmarks/pipelines.py
+	$(BIN)/python benchmarks/edge.py
 
 clean:
 	rm -rf $(VENV) .edgeloop .peers .pytest_cache .mypy_cache .ruff_cache
