@@ -47,5 +47,7 @@ def test_device_runtimes_load_numpy_only_and_edge_names_resolve() -> None:
         "from edgeloop import edge\n"
         "print(all(getattr(edge, name) is not None for name in edge.__all__))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
     assert done.stdout.split() == ["[]", "True"]

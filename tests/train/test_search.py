@@ -183,6 +183,29 @@ def test_an_optuna_study_refuses_another_metric(tmp_path: Path) -> None:
         search(X, y, other)
 
 
+def test_an_optuna_study_lives_in_the_workspace_database(tmp_path: Path) -> None:
+    """The workspace's migrations own ``alembic_version``; Optuna's tables sit beside ours."""
+    from edgeloop.config import load_settings
+    from edgeloop.workspace import Workspace
+
+    ws = Workspace.open(load_settings(home=str(tmp_path / "ws")))
+    try:
+        X, y = _iris()
+        spec = SearchSpec(
+            models=("knn",),
+            method="optuna",
+            trials=2,
+            cv=3,
+            storage=ws.settings.database_url,
+            study_name="in-workspace",
+        )
+        assert len(search(X, y, spec).trials) == 2
+    finally:
+        ws.close()
+    reopened = Workspace.open(load_settings(home=str(tmp_path / "ws")))  # still at our head
+    reopened.close()
+
+
 def test_an_unusable_storage_url_is_refused() -> None:
     X, y = _iris()
     spec = SearchSpec(

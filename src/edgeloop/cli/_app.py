@@ -6,7 +6,7 @@ import typer
 
 from edgeloop.cli._data import app as data_app
 from edgeloop.cli._demo import demo
-from edgeloop.cli._edge import footprint, targets_app
+from edgeloop.cli._edge import footprint, targets_app, tune
 from edgeloop.cli._pipelines import pipelines_app, run, scheduler, trigger_app
 from edgeloop.cli._registry import models
 from edgeloop.cli._server import server
@@ -28,6 +28,7 @@ app.add_typer(runs, name="runs")
 models.command("footprint")(footprint)
 app.add_typer(models, name="models")
 app.add_typer(targets_app, name="targets")
+app.command("tune")(tune)
 app.add_typer(tokens, name="tokens")
 app.add_typer(pipelines_app, name="pipelines")
 app.command("run")(run)

@@ -1,9 +1,10 @@
 """``edgeloop targets``: the board catalog; ``edgeloop models footprint``: a version's
-stored footprint on each target."""
+stored footprint on each target; ``edgeloop tune``: constraint-aware tuning for a target."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -15,7 +16,10 @@ from edgeloop.edge.targets import Target, get_target, load_catalog
 from edgeloop.errors import ValidationFailed
 from edgeloop.workspace import Workspace
 
-__all__ = ["footprint", "targets_app"]
+if TYPE_CHECKING:
+    from edgeloop.edge._tune import TunePoint
+
+__all__ = ["footprint", "targets_app", "tune"]
 
 targets_app = typer.Typer(
     help="Board targets: core, clock, flash, RAM and cycle costs.", no_args_is_help=True
@@ -96,12 +100,13 @@ def show_target(
     _show(target)
 
 
-def _workspace() -> Workspace:
+def _workspace(
+    message: str = "footprints are read from a local workspace: unset EDGELOOP_URL to read "
+    "them here",
+) -> Workspace:
     backend = get_backend()
     if not isinstance(backend, LocalBackend):
-        raise ValidationFailed(
-            "footprints are read from a local workspace: unset EDGELOOP_URL to read them here"
-        )
+        raise ValidationFailed(message)
     return backend.ws
 
 
@@ -147,3 +152,110 @@ def footprint(
         console.print(f"[red]does not fit on {', '.join(misfits)}[/]")
     else:
         console.print(f"[green]fits on all {len(records)} targets[/]")
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+def _architecture(params: dict[str, object]) -> str:
+    hidden = params.get("hidden") or []
+    layers = "x".join(str(w) for w in hidden) if isinstance(hidden, list) and hidden else "-"
+    blocks = "flatten+spectral" if params.get("flatten") else "spectral"
+    return (
+        f"{params.get('window_samples')} samples, {blocks}, fft {params.get('fft_length')}, "
+        f"{params.get('n_bands')} bands, hidden {layers}"
+    )
+
+
+def _trial_line(point: TunePoint) -> str:
+    verdict = (
+        "[green]feasible[/]" if point.feasible else f"[red]breaks {', '.join(point.violations)}[/]"
+    )
+    if point.repeat_of is not None:
+        verdict += f" (repeats trial {point.repeat_of})"
+    return (
+        f"trial {point.trial:>3}  int8 {_percent(point.int8_accuracy):>6}  float "
+        f"{_percent(point.float_accuracy):>6}  {point.latency_ms:8.3f} ms  RAM "
+        f"{format_bytes(point.ram_kb * 1024):>8}  flash {format_bytes(point.flash_kb * 1024):>8}"
+        f"  {point.seconds:5.1f} s  {verdict}  ({_architecture(point.params)})"
+    )
+
+
+def tune(
+    dataset: str = typer.Option(
+        ..., "--dataset", help="Windowed recordings, e.g. vibration-windows@latest."
+    ),
+    target: str = typer.Option(..., "--target", help="Target id (see edgeloop targets list)."),
+    max_latency_ms: float | None = typer.Option(
+        None, "--max-latency-ms", help="Latency limit on the target."
+    ),
+    max_ram_kb: float | None = typer.Option(
+        None, "--max-ram-kb", help="RAM limit (default: what the target has)."
+    ),
+    max_flash_kb: float | None = typer.Option(
+        None, "--max-flash-kb", help="Flash limit (default: what the target has)."
+    ),
+    trials: int = typer.Option(
+        20, "--trials", help="Completed trials the study should hold in all (resumes a study)."
+    ),
+    study: str | None = typer.Option(
+        None, "--study", help="Study name (default: from the dataset version and target)."
+    ),
+    register: str | None = typer.Option(
+        None, "--register", help="Register the chosen point as the next version of this model."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Sampler seed (give parallel workers their own)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Search feature blocks and int8 MLPs for a target under latency, RAM and flash limits;
+    print each trial, the Pareto front, and the chosen (and registered) point."""
+    from edgeloop.edge._tune import tune as run_tune
+
+    ws = _workspace("tune runs on a local workspace: unset EDGELOOP_URL to tune here")
+    result = run_tune(
+        ws,
+        dataset=dataset,
+        target=target,
+        max_latency_ms=max_latency_ms,
+        max_ram_kb=max_ram_kb,
+        max_flash_kb=max_flash_kb,
+        trials=trials,
+        study=study,
+        register=register,
+        seed=seed,
+        on_trial=None if as_json else lambda point: console.print(_trial_line(point)),
+    )
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    if not result.ran:
+        console.print(f"study {result.study} already holds {len(result.trials)} trials")
+    table(
+        f"Pareto front of {result.study} ({len(result.front)} of {len(result.trials)} trials)",
+        ["trial", "int8", "float", "latency", "RAM", "flash", "configuration", "run"],
+        [
+            (
+                f"{p.trial}{' *' if p.trial == result.chosen.trial else ''}",
+                _percent(p.int8_accuracy),
+                _percent(p.float_accuracy),
+                f"{p.latency_ms:.3f} ms",
+                format_bytes(p.ram_kb * 1024),
+                format_bytes(p.flash_kb * 1024),
+                _architecture(p.params),
+                p.run_id,
+            )
+            for p in result.front
+        ],
+    )
+    chosen = result.chosen
+    console.print(
+        f"chosen: trial {chosen.trial} (int8 {_percent(chosen.int8_accuracy)}, "
+        f"{chosen.latency_ms:.3f} ms, RAM {format_bytes(chosen.ram_kb * 1024)}, flash "
+        f"{format_bytes(chosen.flash_kb * 1024)}); tuning run {result.run_id}, plot "
+        f"{result.plot}"
+    )
+    if result.model_version:
+        console.print(
+            f"[green]registered {result.model_version}[/] with its footprint on {result.target}"
+        )

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         quantize,
     )
     from edgeloop.edge._service import FootprintRecord, get_footprints, set_footprints
+    from edgeloop.edge._tune import NoFeasiblePoint, TunePoint, TuneResult, pareto_front, tune
     from edgeloop.edge.runtime import QuantizedModel, QuantParams
     from edgeloop.edge.targets import Target, get_target, load_catalog
     from edgeloop.edge.trees import QuantizedTrees, quantize_trees
@@ -45,11 +46,14 @@ __all__ = [
     "EdgeExport",
     "Footprint",
     "FootprintRecord",
+    "NoFeasiblePoint",
     "QuantParams",
     "QuantizationGateFailed",
     "QuantizedModel",
     "QuantizedTrees",
     "Target",
+    "TunePoint",
+    "TuneResult",
     "attach_edge_export",
     "build_edge_export",
     "check_accuracy_drop",
@@ -64,9 +68,11 @@ __all__ = [
     "load_catalog",
     "measure_c",
     "measure_onnx",
+    "pareto_front",
     "quantize",
     "quantize_trees",
     "set_footprints",
+    "tune",
 ]
 
 __getattr__, __dir__ = lazy_names(
@@ -80,6 +86,7 @@ __getattr__, __dir__ = lazy_names(
         "._onnx": ("export_onnx_float", "export_onnx_int8"),
         "._quantize": ("QuantizationGateFailed", "check_accuracy_drop", "compare", "quantize"),
         "._service": ("FootprintRecord", "get_footprints", "set_footprints"),
+        "._tune": ("NoFeasiblePoint", "TunePoint", "TuneResult", "pareto_front", "tune"),
         ".runtime": ("QuantParams", "QuantizedModel"),
         ".targets": ("Target", "get_target", "load_catalog"),
         ".trees": ("QuantizedTrees", "quantize_trees"),

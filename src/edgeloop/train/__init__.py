@@ -18,6 +18,7 @@ from edgeloop.train._evaluate import (
     evaluate_regressor,
 )
 from edgeloop.train._folds import cv_splits
+from edgeloop.train._optuna import open_storage
 from edgeloop.train._plots import (
     bar_chart_svg,
     confusion_matrix_svg,
@@ -60,6 +61,7 @@ __all__ = [
     "evaluate_regressor",
     "feature_importance_svg",
     "make_model",
+    "open_storage",
     "pr_curves_svg",
     "roc_curves_svg",
     "search",

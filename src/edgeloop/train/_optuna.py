@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from edgeloop.train._search import SearchSpec, TrialResult
 
-__all__ = ["run_study"]
+__all__ = ["open_storage", "run_study"]
 
 _ATTR = "edgeloop"
 _OPEN_ATTEMPTS = 5
@@ -43,17 +43,20 @@ def _check_study(study: optuna.Study, spec: SearchSpec) -> None:
             )
 
 
-def _storage(url: str | None) -> Any:
-    """The RDB storage at ``url`` (None: in memory).
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage at ``url``, which may be the workspace's own database.
 
-    Workers that open a new database at the same moment race to create its tables (a known
-    Optuna limitation, optuna/optuna#1092); the loser fails on a duplicate table or revision
-    row, and simply opens the now-created database again.
+    Optuna records its schema revision in alembic's default table, ``alembic_version``, which
+    the workspace's migrations already hold, so Optuna's alembic check would compare the
+    workspace's revision with its own and refuse. That check is skipped, and the schema version
+    Optuna keeps in its ``version_info`` table is compared instead. Workers that open a new
+    database at the same moment race to create its tables (optuna/optuna#1092): the loser
+    opens the now-created database again.
     """
-    if url is None:
-        return None
     import optuna
+    import sqlalchemy
     import sqlalchemy.exc
+    from optuna.storages._rdb.models import SCHEMA_VERSION
 
     engine: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
@@ -61,7 +64,10 @@ def _storage(url: str | None) -> Any:
         engine["connect_args"] = {"timeout": 60}
     for attempt in range(_OPEN_ATTEMPTS):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=engine, skip_compatibility_check=True
+            )
+            break
         except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as exc:
             raise ValidationFailed(
                 f"storage {url!r} is not a usable database URL: {exc}",
@@ -73,7 +79,17 @@ def _storage(url: str | None) -> Any:
                     f"Optuna storage {url!r} could not be opened: {exc}"
                 ) from exc
             time.sleep(0.1 * 2**attempt)
-    raise AssertionError("unreachable")
+    with storage.engine.connect() as connection:
+        query = sqlalchemy.text("SELECT schema_version, library_version FROM version_info")
+        schema, library = connection.execute(query).one()
+    if int(schema) != SCHEMA_VERSION:
+        storage.engine.dispose()
+        raise BackendUnavailable(
+            f"the Optuna tables at {url!r} have schema {schema} (made by optuna {library}); "
+            f"this optuna {optuna.__version__} needs schema {SCHEMA_VERSION}: use the optuna "
+            "version that made them, or another database"
+        )
+    return storage
 
 
 def run_study(
@@ -87,7 +103,7 @@ def run_study(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        storage=_storage(spec.storage),
+        storage=open_storage(spec.storage) if spec.storage else None,
         sampler=optuna.samplers.TPESampler(seed=spec.seed),
         study_name=spec.study_name,
         direction="maximize",
