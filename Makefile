@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/profile_memory.py --edges
 	$(BIN)/python benchmarks/pipelines.py
 	$(BIN)/python benchmarks/edge.py
+	$(BIN)/python benchmarks/qemu_calibrate.py
 
 clean:
 	rm -rf $(VENV) .edgeloop .peers .pytest_cache .mypy_cache .ruff_cache

@@ -72,7 +72,7 @@ def test_cycle_costs_are_ordered_as_the_cores_are() -> None:
     for op in REQUIRED_OPS:
         assert m7.cycles[op] <= m4.cycles[op] <= m0.cycles[op], op
     assert m0.cycles["muls"] >= 10 * m4.cycles["muls"]  # soft float on the M0+
-    assert 2 <= m4.cycles["mac"] <= 3  # plain C; SMLAD kernels would be 0.5-1
+    assert 8 <= m4.cycles["mac"] <= 10  # plain C, calibrated on QEMU; SMLAD would be 0.5-1
     assert m4.cycles["divs"] == m4.cycles["sqrts"] == 14  # VDIV/VSQRT.F32
 
 
