@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pipelines.py
 	$(BIN)/python benchmarks/edge.py
 	$(BIN)/python benchmarks/qemu_calibrate.py
+	$(BIN)/python benchmarks/monitoring.py
 
 clean:
 	rm -rf $(VENV) .edgeloop .peers .pytest_cache .mypy_cache .ruff_cache

@@ -85,6 +85,18 @@ PEERS: dict[str, Peer] = {
     # emlearn 0.23.2 (the newest release) with edgeloop's numpy and scikit-learn, so the models
     # edgeloop trains unpickle unchanged in the peer (benchmarks/edge.py)
     "emlearn": Peer("emlearn", ("emlearn==0.23.2", "numpy==2.4.6", "scikit-learn==1.9.1")),
+    # evidently 0.7.23 (the newest release) wants pandas < 3: pandas 2.3.3, with edgeloop's
+    # numpy, pyarrow (to read the benchmark's Parquet files) and scipy (the same statistics)
+    "evidently": Peer(
+        "evidently",
+        (
+            "evidently==0.7.23",
+            "pandas==2.3.3",
+            "numpy==2.4.6",
+            "scipy==1.17.1",
+            "pyarrow==26.0.1",
+        ),
+    ),
 }
 
 

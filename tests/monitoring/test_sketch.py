@@ -465,7 +465,8 @@ def test_from_dict_rejects_malformed_input() -> None:
 
 
 def test_sketch_imports_only_numpy_and_the_standard_library() -> None:
-    """On a device: loading the sketch modules pulls in no pandas, pyarrow or server code."""
+    """On a device: loading the sketch modules (and the drift statistics the package exports)
+    pulls in no pandas, pyarrow, scipy or server code."""
     src = Path(errors_module.__file__).resolve().parent  # .../src/edgeloop
     code = f"""
 import sys, types
@@ -482,6 +483,13 @@ print(heavy, ours)
     ).stdout
     heavy, ours = out.strip().split("] [")
     assert heavy == "["
-    allowed = {"edgeloop.errors", "edgeloop.monitoring", "edgeloop.monitoring.sketch"}
+    allowed = {
+        "edgeloop.errors",
+        "edgeloop.monitoring",
+        "edgeloop.monitoring.sketch",
+        "edgeloop.monitoring.drift",
+    }
     for mod in ours.rstrip("]").replace("'", "").split(", "):
-        assert mod in allowed or mod.startswith("edgeloop.monitoring._sketch_"), mod
+        assert mod in allowed or mod.startswith(
+            ("edgeloop.monitoring._sketch_", "edgeloop.monitoring._drift_")
+        ), mod
