@@ -7,11 +7,13 @@ import typer
 from edgeloop.cli._data import app as data_app
 from edgeloop.cli._demo import demo
 from edgeloop.cli._edge import footprint, targets_app, tune
+from edgeloop.cli._fleet import devices_app, groups_app, reconcile, releases_app, rollouts_app
 from edgeloop.cli._pipelines import pipelines_app, run, scheduler, trigger_app
 from edgeloop.cli._registry import models
 from edgeloop.cli._server import server
 from edgeloop.cli._tokens import tokens
 from edgeloop.cli._tracking import experiments, runs
+from edgeloop.fleet._simulator import sim_fleet
 
 __all__ = ["app"]
 
@@ -29,6 +31,14 @@ models.command("footprint")(footprint)
 app.add_typer(models, name="models")
 app.add_typer(targets_app, name="targets")
 app.command("tune")(tune)
+app.add_typer(devices_app, name="devices")
+app.add_typer(groups_app, name="groups")
+app.add_typer(releases_app, name="releases")
+app.add_typer(rollouts_app, name="rollouts")
+app.command("reconcile")(reconcile)
+sim_app = typer.Typer(help="Simulators: a fleet of devices against a server.", no_args_is_help=True)
+sim_app.command("fleet")(sim_fleet)
+app.add_typer(sim_app, name="sim")
 app.add_typer(tokens, name="tokens")
 app.add_typer(pipelines_app, name="pipelines")
 app.command("run")(run)

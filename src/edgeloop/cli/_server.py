@@ -26,10 +26,14 @@ def server(
         Path("edgeloop.yaml"), help="Run the pipeline scheduler for this file, if it exists."
     ),
     schedule_every: float = typer.Option(30.0, help="Seconds between scheduler passes."),
+    reconcile_every: float = typer.Option(
+        5.0, help="Seconds between fleet reconciler passes (rollout waves, gates, rollbacks)."
+    ),
 ) -> None:
     """Run the REST API (and OpenAPI docs at /docs)."""
     import uvicorn
 
+    from edgeloop.fleet._reconciler import Reconciler
     from edgeloop.server import create_app, is_loopback
 
     settings = load_settings()
@@ -55,6 +59,13 @@ def server(
             daemon=True,
         ).start()
         console.print(f"scheduler: {pipelines} (pipelines {', '.join(worker.specs)})")
+    reconciler = Reconciler(ws)
+    threading.Thread(
+        target=reconciler.run_forever,
+        args=(stop, reconcile_every),
+        name="edgeloop-reconciler",
+        daemon=True,
+    ).start()
     try:
         uvicorn.run(
             create_app(settings, workspace=ws, auth=auth), host=host, port=port, log_level="info"

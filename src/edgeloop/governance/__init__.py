@@ -1,7 +1,17 @@
-"""Governance: principals, roles and API tokens."""
+"""Governance: principals, roles, API tokens and device-scoped tokens."""
 
 from __future__ import annotations
 
+from edgeloop.governance._device_tokens import (
+    DEVICE_TOKEN_PREFIX,
+    DeviceToken,
+    check_device_secret,
+    device_principal,
+    device_token_id,
+    is_device_token,
+    new_device_token,
+    parse_device_token,
+)
 from edgeloop.governance._tokens import (
     TokenInfo,
     authenticate,
@@ -14,14 +24,22 @@ from edgeloop.governance._tokens import (
 from edgeloop.workspace import ROLES, Principal, Role
 
 __all__ = [
+    "DEVICE_TOKEN_PREFIX",
     "ROLES",
+    "DeviceToken",
     "Principal",
     "Role",
     "TokenInfo",
     "authenticate",
+    "check_device_secret",
     "create_token",
+    "device_principal",
+    "device_token_id",
     "ensure_admin_token",
+    "is_device_token",
     "list_tokens",
+    "new_device_token",
+    "parse_device_token",
     "require",
     "revoke_token",
 ]

@@ -14,6 +14,7 @@ import secrets
 from pydantic import BaseModel
 
 from edgeloop.errors import NotFound, PermissionDenied, Unauthenticated, ValidationFailed
+from edgeloop.governance._device_tokens import is_device_token
 from edgeloop.store import Token, TokenStore
 from edgeloop.workspace import ROLES, Principal, Role, Workspace, now_ms
 
@@ -104,11 +105,18 @@ def revoke_token(ws: Workspace, token_id: str) -> TokenInfo:
 
 
 def authenticate(ws: Workspace, token: str | None) -> Principal:
-    """The principal a bearer token stands for; Unauthenticated if missing, bad or revoked."""
+    """The principal a bearer token stands for; Unauthenticated if missing, bad or revoked,
+    PermissionDenied for a device token (``eld_…``: good on ``/device/...`` only)."""
     if not token:
         raise Unauthenticated(
             "this server requires a token: send 'Authorization: Bearer el_…' "
             "(create one with 'edgeloop tokens create')"
+        )
+    if is_device_token(token):
+        raise PermissionDenied(
+            "a device token may call only the /device/... endpoints of the fleet protocol; "
+            "use a user token (el_…) here",
+            details={"token": "device"},
         )
     match = _TOKEN.match(token)
     if match is None:

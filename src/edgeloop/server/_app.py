@@ -15,6 +15,7 @@ from edgeloop.config import Settings, load_settings
 from edgeloop.server import (
     _admin_routes,
     _dataset_routes,
+    _fleet_routes,
     _pipeline_routes,
     _registry_routes,
     _tracking_routes,
@@ -75,8 +76,10 @@ def create_app(
         _dataset_routes.router,
         _pipeline_routes.router,
         _admin_routes.router,
+        _fleet_routes.router,
     ):
-        app.include_router(router, prefix=API)
+        app.include_router(router, prefix=API, dependencies=[_fleet_routes.no_device_tokens])
+    app.include_router(_fleet_routes.device_router, prefix=API)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -346,3 +347,184 @@ class TriggerState(Base):
     pipeline: Mapped[str] = mapped_column(String(256), primary_key=True)
     key: Mapped[str] = mapped_column(String(256), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# ---- fleet ------------------------------------------------------------------------------------
+
+
+class Device(Base):
+    """An enrolled device: its key, status, attributes (target, firmware, site, tags), the
+    hash of its device token, and what it last reported (slots, active slot, health)."""
+
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    target: Mapped[str] = mapped_column(String(64))
+    attributes: Mapped[Json] = mapped_column(default=dict)
+    firmware: Mapped[str] = mapped_column(String(64), default="")
+    token_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token_signed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The device-signed timestamp of the last token collection: older ones are refused."""
+    slots: Mapped[Json] = mapped_column(default=dict)
+    active_slot: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    current_release: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    last_seen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    health: Mapped[Json] = mapped_column(default=dict)
+    enrolled_at: Mapped[int] = mapped_column(BigInteger)
+    enrolled_by: Mapped[str] = mapped_column(String(256))
+    accepted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    accepted_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    __table_args__ = (
+        Index("ix_devices_token_id", "token_id"),
+        Index("ix_devices_status_target", "status", "target"),
+    )
+
+
+class EnrollmentToken(Base):
+    """A pre-shared enrollment token (``ele_<id>_<secret>``; only the hash is kept)."""
+
+    __tablename__ = "enrollment_tokens"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(256))
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class DeviceGroup(Base):
+    """A static list of device ids or a tag query (``target=rpi4 and site=plant-3``)."""
+
+    __tablename__ = "device_groups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    members: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    query: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(256))
+
+
+class Release(Base):
+    """A signed bundle of one model version for one target; the manifest and the files are
+    content-addressed blobs (``files``: path -> {digest, size})."""
+
+    __tablename__ = "releases"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(256))
+    model_version: Mapped[int] = mapped_column(Integer)
+    target: Mapped[str] = mapped_column(String(64))
+    runtime: Mapped[str] = mapped_column(String(8))
+    manifest_digest: Mapped[str] = mapped_column(String(64))
+    manifest_size: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[str] = mapped_column(String(128))
+    files: Mapped[Json] = mapped_column(default=dict)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(256))
+    __table_args__ = (
+        UniqueConstraint("model", "model_version", "target", name="uq_releases_version_target"),
+    )
+
+
+class Rollout(Base):
+    """A release moving through waves of a group's devices, with its gates and policy."""
+
+    __tablename__ = "rollouts"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    release_id: Mapped[str] = mapped_column(ForeignKey("releases.id"))
+    group_name: Mapped[str] = mapped_column(String(128))
+    waves: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    bake_ms: Mapped[int] = mapped_column(BigInteger)
+    max_failure: Mapped[float] = mapped_column(Float)
+    min_success: Mapped[float] = mapped_column(Float)
+    health: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    on_failure: Mapped[str] = mapped_column(String(16))
+    approve_each_wave: Mapped[bool] = mapped_column(Boolean, default=False)
+    offline_timeout_ms: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(24))
+    state_reason: Mapped[str] = mapped_column(Text, default="")
+    current_wave: Mapped[int] = mapped_column(Integer, default=0)
+    wave_started_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    resumed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(256))
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    __table_args__ = (Index("ix_rollouts_state", "state"),)
+
+
+class DeviceUpdate(Base):
+    """One device in one rollout: the wave that chose it, the release it was on before, and
+    how far it got. ``rollback`` means it is sent back to ``previous_release``."""
+
+    __tablename__ = "device_updates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rollout_id: Mapped[str] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"))
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    wave: Mapped[int] = mapped_column(Integer)
+    release_id: Mapped[str] = mapped_column(String(32))
+    previous_release: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    rollback: Mapped[bool] = mapped_column(Boolean, default=False)
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    bytes_downloaded: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_saved: Mapped[int] = mapped_column(BigInteger, default=0)
+    assigned_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        UniqueConstraint("rollout_id", "device_id", name="uq_device_updates_device"),
+        Index("ix_device_updates_device_state", "device_id", "state"),
+    )
+
+
+class RolloutEvent(Base):
+    """Append-only: every transition of a rollout, who or what caused it, why, and the
+    gate evidence."""
+
+    __tablename__ = "rollout_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rollout_id: Mapped[str] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"))
+    at: Mapped[int] = mapped_column(BigInteger)
+    from_state: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(24))
+    wave: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[Json] = mapped_column(default=dict)
+    __table_args__ = (Index("ix_rollout_events_rollout", "rollout_id", "id"),)
+
+
+class DeviceTelemetry(Base):
+    """One closed telemetry window of one device: counts and the latency histogram."""
+
+    __tablename__ = "device_telemetry"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    window_end: Mapped[int] = mapped_column(BigInteger)
+    release_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    model_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    inference_count: Mapped[int] = mapped_column(BigInteger)
+    error_count: Mapped[int] = mapped_column(BigInteger)
+    dropped_windows: Mapped[int] = mapped_column(Integer, default=0)
+    latency: Mapped[Json] = mapped_column(default=dict)
+    latency_p95_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sketches: Mapped[Json | None] = mapped_column(nullable=True)
+    received_at: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        UniqueConstraint(
+            "device_id", "window_start", "window_end", name="uq_device_telemetry_window"
+        ),
+        Index("ix_device_telemetry_release_end", "release_id", "window_end"),
+    )
