@@ -41,11 +41,11 @@ def test_a_name_provided_twice_is_refused() -> None:
 def test_device_runtimes_load_numpy_only_and_edge_names_resolve() -> None:
     script = (
         "import sys\n"
-        "import edgeloop.edge.runtime, edgeloop.edge.trees\n"
+        "import edgeloop.edge.runtime, edgeloop.edge.trees, edgeloop.fleet.bundle\n"
         "heavy = ('sqlalchemy', 'sklearn', 'onnx', 'onnxruntime', 'pandas', 'pyarrow', 'yaml')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
-        "from edgeloop import edge\n"
-        "print(all(getattr(edge, name) is not None for name in edge.__all__))\n"
+        "from edgeloop import edge, fleet\n"
+        "print(all(getattr(m, n) is not None for m in (edge, fleet) for n in m.__all__))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
