@@ -16,44 +16,12 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edgeloop import registry, tracking
-from edgeloop.edge.runtime import Dense, QuantizedModel, QuantParams, requant_params
 from edgeloop.fleet import _checkin, _devices
 from edgeloop.fleet._entities import CheckinReport, CheckinResult
 from edgeloop.workspace import Workspace
+from tests.agent._fake_server import LABELS, N_FEATURES, tiny_model
 
-LABELS = ("normal", "imbalance", "bearing")
-N_FEATURES = 4
 T0 = 1_764_000_000_000
-
-
-def tiny_model(seed: int) -> QuantizedModel:
-    rng = np.random.default_rng(seed)
-    input_q, hidden_q, out_q = QuantParams(0.05, 0), QuantParams(0.1, -128), QuantParams(0.2, 0)
-
-    def dense(n_out: int, n_in: int, in_scale: float, out: QuantParams, relu: bool) -> Dense:
-        scales = np.full(n_out, 0.01, dtype=np.float32)
-        multiplier, shift = requant_params(in_scale, scales, out.scale)
-        return Dense(
-            weights=rng.integers(-127, 128, size=(n_out, n_in)).astype(np.int8),
-            bias=rng.integers(-500, 500, size=n_out).astype(np.int32),
-            multiplier=multiplier,
-            shift=shift,
-            weight_scales=scales,
-            output=out,
-            relu=relu,
-        )
-
-    return QuantizedModel(
-        input_shape=(N_FEATURES,),
-        mean=np.zeros(N_FEATURES, dtype=np.float32),
-        inv_std=np.ones(N_FEATURES, dtype=np.float32),
-        input=input_q,
-        layers=(
-            dense(8, N_FEATURES, input_q.scale, hidden_q, True),
-            dense(len(LABELS), 8, hidden_q.scale, out_q, False),
-        ),
-        labels=LABELS,
-    )
 
 
 def edge_files(
