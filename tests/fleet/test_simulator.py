@@ -16,7 +16,8 @@ import pytest
 import uvicorn
 
 from edgeloop.config import Settings
-from edgeloop.fleet._simulator import FAILURE_MODES, DeviceFleet, parse_seconds, parse_share
+from edgeloop.fleet._rollouts import parse_duration, parse_share
+from edgeloop.fleet._simulator import FAILURE_MODES, DeviceFleet
 from edgeloop.workspace import Workspace
 from tests.agent._fake_server import FakeFleet
 
@@ -54,10 +55,10 @@ def test_failure_modes_are_deterministic_for_a_seed() -> None:
 
 
 def test_parsers() -> None:
-    assert parse_share("3%") == pytest.approx(0.03)
-    assert parse_share("0.5") == 0.5
-    assert parse_seconds("2m") == 120.0
-    assert parse_seconds("500ms") == 0.5
+    assert parse_share("3%", "faulty") == pytest.approx(0.03)
+    assert parse_share("0.5", "faulty") == 0.5
+    assert parse_duration("2m", "duration") / 1000 == 120.0
+    assert parse_duration("500ms", "duration") / 1000 == 0.5
 
 
 def test_fleet_against_the_fake_server(fake: FakeFleet) -> None:

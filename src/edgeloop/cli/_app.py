@@ -7,13 +7,19 @@ import typer
 from edgeloop.cli._data import app as data_app
 from edgeloop.cli._demo import demo
 from edgeloop.cli._edge import footprint, targets_app, tune
-from edgeloop.cli._fleet import devices_app, groups_app, reconcile, releases_app, rollouts_app
+from edgeloop.cli._fleet import (
+    devices_app,
+    groups_app,
+    reconcile,
+    releases_app,
+    rollouts_app,
+    sim_fleet,
+)
 from edgeloop.cli._pipelines import pipelines_app, run, scheduler, trigger_app
 from edgeloop.cli._registry import models
 from edgeloop.cli._server import server
 from edgeloop.cli._tokens import tokens
 from edgeloop.cli._tracking import experiments, runs
-from edgeloop.fleet._simulator import sim_fleet
 
 __all__ = ["app"]
 

@@ -17,7 +17,7 @@ from edgeloop.fleet._entities import RolloutEventInfo, RolloutInfo
 from edgeloop.fleet.bundle import pack_tar
 from edgeloop.workspace import Workspace
 
-__all__ = ["devices_app", "groups_app", "reconcile", "releases_app", "rollouts_app"]
+__all__ = ["devices_app", "groups_app", "reconcile", "releases_app", "rollouts_app", "sim_fleet"]
 
 devices_app = typer.Typer(help="Devices: enrollment, acceptance, inventory.", no_args_is_help=True)
 enrollment_app = typer.Typer(
@@ -594,3 +594,52 @@ def reconcile(as_json: bool = JSON_OPTION) -> None:
     )
     for e in report.transitions:
         console.print(f"  {e.rollout}: {e.from_state} → {e.to_state} ({e.reason})")
+
+
+def sim_fleet(
+    devices: int = typer.Option(200, help="Simulated devices."),
+    faulty: str = typer.Option("3%", help="Share of faulty devices, e.g. 3% or 0.03."),
+    server: str = typer.Option("http://127.0.0.1:8080", help="The edgeloop server."),
+    duration: str = typer.Option("60s", help="How long to run, e.g. 60s, 2m."),
+    enrollment_token: str = typer.Option("", help="Pre-shared enrollment token."),
+    seed: int = typer.Option(0, help="Seed for identities and failure modes."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run simulated devices against an edgeloop server and print what they did."""
+    from edgeloop.fleet import run_fleet
+
+    stats = run_fleet(
+        server,
+        devices=devices,
+        faulty=_rollouts.parse_share(faulty, "faulty"),
+        enrollment_token=enrollment_token or None,
+        duration_s=_rollouts.parse_duration(duration, "duration") / 1000,
+        seed=seed,
+    )
+    if as_json:
+        emit_json(stats.to_dict())
+        return
+
+    def counts(values: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(values.items())) or "0"
+
+    lat = stats.latency_ms
+    table(
+        f"simulated fleet: {stats.devices} devices, {stats.elapsed_s:.0f} s",
+        ["figure", "value"],
+        [
+            ("enrolled", stats.enrolled),
+            ("faulty", counts(stats.faulty)),
+            ("check-ins", f"{stats.checkins} ({stats.checkins_per_s:.0f}/s)"),
+            (
+                "latency p50 / p95 / p99",
+                f"{lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f} ms",
+            ),
+            ("states reported", counts(stats.states)),
+            ("failures", counts(stats.failures)),
+            ("releases", counts(stats.releases)),
+            ("telemetry windows", stats.telemetry_windows),
+            ("bytes downloaded / saved", f"{stats.bytes_downloaded} / {stats.bytes_saved}"),
+            ("errors", counts(stats.errors)),
+        ],
+    )

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
     from edgeloop.edge._footprint import Footprint, footprint_table, measure_c, measure_onnx
     from edgeloop.edge._onnx import export_onnx_float, export_onnx_int8
+    from edgeloop.edge._pareto import TunePoint, pareto_front
     from edgeloop.edge._quantize import (
         QuantizationGateFailed,
         check_accuracy_drop,
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
         quantize,
     )
     from edgeloop.edge._service import FootprintRecord, get_footprints, set_footprints
-    from edgeloop.edge._tune import NoFeasiblePoint, TunePoint, TuneResult, pareto_front, tune
+    from edgeloop.edge._tune import NoFeasiblePoint, TuneResult, tune
     from edgeloop.edge.runtime import QuantizedModel, QuantParams
     from edgeloop.edge.targets import Target, get_target, load_catalog
     from edgeloop.edge.trees import QuantizedTrees, quantize_trees
@@ -86,7 +87,8 @@ __getattr__, __dir__ = lazy_names(
         "._onnx": ("export_onnx_float", "export_onnx_int8"),
         "._quantize": ("QuantizationGateFailed", "check_accuracy_drop", "compare", "quantize"),
         "._service": ("FootprintRecord", "get_footprints", "set_footprints"),
-        "._tune": ("NoFeasiblePoint", "TunePoint", "TuneResult", "pareto_front", "tune"),
+        "._pareto": ("TunePoint", "pareto_front"),
+        "._tune": ("NoFeasiblePoint", "TuneResult", "tune"),
         ".runtime": ("QuantParams", "QuantizedModel"),
         ".targets": ("Target", "get_target", "load_catalog"),
         ".trees": ("QuantizedTrees", "quantize_trees"),

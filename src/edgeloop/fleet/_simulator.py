@@ -35,25 +35,37 @@ count the bytes as theirs), and the self-test runs once per release.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import inspect
-import json as _json
 import math
 import random
-import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edgeloop.errors import ValidationFailed
+from edgeloop.fleet._sim_device import (
+    _LATENCY_SHAPE,
+    _MAX_BUNDLE_BYTES,
+    _MAX_MANIFEST_BYTES,
+    API_PREFIX,
+    FAILURE_MODES,
+    LATENCY_EDGES,
+    FailureMode,
+    FleetStats,
+    SimulatedDevice,
+    _Failed,
+    _flipped,
+    _p95,
+    _percentiles,
+    _Transient,
+)
 from edgeloop.fleet.bundle import (
     BundleRejected,
     check_compatible,
@@ -71,109 +83,7 @@ __all__ = [
     "FleetStats",
     "SimulatedDevice",
     "run_fleet",
-    "sim_fleet",
 ]
-
-FailureMode = Literal["crash-install", "corrupt-download", "self-test", "inference", "offline"]
-FAILURE_MODES: tuple[FailureMode, ...] = get_args(FailureMode)
-API_PREFIX = "/api/v1"
-LATENCY_EDGES = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
-_LATENCY_SHAPE = (0.0, 0.04, 0.38, 0.46, 0.09, 0.02, 0.01, 0.0, 0.0)  # share per bin
-_MAX_BUNDLE_BYTES = 256 << 20
-_MAX_MANIFEST_BYTES = 1 << 20
-
-
-class _Transient(Exception):
-    """The server could not be reached or answered 5xx: try again at the next check-in."""
-
-
-class _Failed(Exception):
-    def __init__(self, reason: str, message: str = "") -> None:
-        super().__init__(message or reason)
-        self.reason = reason
-
-
-@dataclass
-class SimulatedDevice:
-    """One simulated device: identity, key, failure mode and what it has installed."""
-
-    id: str
-    target: str
-    attributes: dict[str, Any]
-    key: Ed25519PrivateKey
-    rng: random.Random
-    failure: FailureMode | None = None
-    token: str = ""
-    status: str = "new"  # new, pending, accepted
-    release: str | None = None
-    model_version: int | None = None
-    manifest: dict[str, Any] | None = None
-    manifest_digest: str | None = None
-    slots: dict[str, dict[str, Any] | None] = field(default_factory=lambda: {"a": None, "b": None})
-    active: str | None = None
-    done: set[tuple[str, str]] = field(default_factory=set)
-    pending: list[dict[str, Any]] = field(default_factory=list)  # outcomes not yet reported
-    states: list[str] = field(default_factory=list)  # reported states, repeats collapsed
-    failures: list[str] = field(default_factory=list)  # reasons of reported failures
-    bad_release: str | None = None  # installed while faulty (inference mode)
-    down_until: float = 0.0
-    online_until: float = math.inf
-    offline_until: float = 0.0
-    offline_periods: list[tuple[float, float]] = field(default_factory=list)
-    checkin_times: list[float] = field(default_factory=list)
-    window_start_ms: int = 0
-
-    @property
-    def public_key(self) -> str:
-        return base64.b64encode(self.key.public_key().public_bytes_raw()).decode()
-
-    def signature(self, timestamp: int) -> str:
-        return base64.b64encode(self.key.sign(f"{self.id}:{timestamp}".encode())).decode()
-
-    def idle_slot(self) -> str:
-        return "b" if self.active == "a" else "a"
-
-
-@dataclass
-class FleetStats:
-    """What a fleet did: requests, check-in latency, reported states, failures, bytes."""
-
-    devices: int
-    faulty: dict[str, int]
-    enrolled: int
-    elapsed_s: float
-    checkins: int
-    checkins_per_s: float
-    latency_ms: dict[str, float]
-    requests: dict[str, int]
-    errors: dict[str, int]
-    states: dict[str, int]
-    failures: dict[str, int]
-    releases: dict[str, int]
-    telemetry_windows: int
-    bytes_downloaded: int
-    bytes_saved: int
-    bytes_fetched: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _percentiles(values: Sequence[float]) -> dict[str, float]:
-    if not values:
-        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0}
-    ordered = sorted(values)
-
-    def rank(q: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-    return {
-        "p50": round(rank(0.50), 3),
-        "p95": round(rank(0.95), 3),
-        "p99": round(rank(0.99), 3),
-        "max": round(ordered[-1], 3),
-        "mean": round(sum(ordered) / len(ordered), 3),
-    }
 
 
 class _Shared:
@@ -826,26 +736,6 @@ class DeviceFleet:
             self.errors[f"telemetry:{response.status_code}"] += 1
 
 
-def _flipped(data: bytes, rng: random.Random) -> bytes:
-    """``data`` with one byte inverted (a corrupted download)."""
-    if not data:
-        return b"\xff"
-    at = rng.randrange(len(data))
-    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
-
-
-def _p95(counts: Sequence[int]) -> float:
-    total = sum(counts)
-    rank, seen = 0.95 * total, 0
-    for i, count in enumerate(counts):
-        if count and seen + count >= rank:
-            low = LATENCY_EDGES[i - 1] if i > 0 else 0.0
-            high = LATENCY_EDGES[i] if i < len(LATENCY_EDGES) else low * 2
-            return round(low + (high - low) * (rank - seen) / count, 3)
-        seen += count
-    return 0.0
-
-
 # ---- entry points ---------------------------------------------------------------------------
 
 
@@ -869,72 +759,3 @@ def run_fleet(
         return await fleet.run(duration_s, until=until)
 
     return asyncio.run(main())
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-
-
-def parse_seconds(text: str) -> float:
-    """``"60s"``, ``"2m"``, ``"1h"``, ``"500ms"`` or a number of seconds."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValidationFailed(f"duration {text!r} is not like 60s, 2m, 1h or 500ms")
-    factor = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match[2] or "s"]
-    return float(match[1]) * factor
-
-
-def parse_share(text: str) -> float:
-    """``"3%"`` or ``"0.03"`` as a share between 0 and 1."""
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise ValidationFailed(f"faulty {text!r} is not a share such as 3% or 0.03") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValidationFailed(f"faulty {text!r} must be between 0% and 100%")
-    return value
-
-
-def sim_fleet(
-    devices: int = 200,
-    faulty: str = "3%",
-    server: str = "http://127.0.0.1:8080",
-    duration: str = "60s",
-    enrollment_token: str = "",
-    seed: int = 0,
-    json: bool = False,
-) -> None:
-    """Run simulated devices against an edgeloop server and print what they did."""
-    stats = run_fleet(
-        server,
-        devices=devices,
-        faulty=parse_share(faulty),
-        enrollment_token=enrollment_token or None,
-        duration_s=parse_seconds(duration),
-        seed=seed,
-    )
-    if json:
-        print(_json.dumps(stats.to_dict(), indent=2, sort_keys=True))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"simulated fleet: {stats.devices} devices, {stats.elapsed_s:.0f} s")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    lat = stats.latency_ms
-    rows = [
-        ("enrolled", str(stats.enrolled)),
-        ("faulty", ", ".join(f"{k} {v}" for k, v in sorted(stats.faulty.items())) or "0"),
-        ("check-ins", f"{stats.checkins} ({stats.checkins_per_s:.0f}/s)"),
-        ("latency p50 / p95 / p99", f"{lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f} ms"),
-        ("states reported", ", ".join(f"{k} {v}" for k, v in sorted(stats.states.items()))),
-        ("failures", ", ".join(f"{k} {v}" for k, v in sorted(stats.failures.items())) or "0"),
-        ("releases", ", ".join(f"{k} {v}" for k, v in sorted(stats.releases.items()))),
-        ("telemetry windows", str(stats.telemetry_windows)),
-        ("bytes downloaded / saved", f"{stats.bytes_downloaded} / {stats.bytes_saved}"),
-        ("errors", ", ".join(f"{k} {v}" for k, v in sorted(stats.errors.items())) or "0"),
-    ]
-    for name, value in rows:
-        table.add_row(name, value)
-    Console().print(table)
