@@ -60,7 +60,7 @@ def test_a_linux_target_gets_the_int8_model_and_the_onnx_file(workspace: Workspa
     version = _exported(workspace, MLPClassifier((8,), max_iter=2000, random_state=0), "mlp")
     release = _releases.create_release(workspace, "mlp", version, "rpi4", now=T0)
     assert release.id.startswith("rel_") and release.runtime == "int8"
-    assert sorted(release.files) == ["model.int8.npz", "model.onnx"]
+    assert sorted(release.files) == ["model.int8.npz", "model.onnx", "monitoring/reference.json"]
     manifest = _bundle(workspace, release.id)
     assert manifest["release"] == release.id and manifest["model_version"] == version
     assert manifest["target"] == "rpi4" and manifest["created_at"] == T0
@@ -79,7 +79,10 @@ def test_a_linux_target_gets_the_int8_model_and_the_onnx_file(workspace: Workspa
 def test_tree_models_get_the_trees_runtime(workspace: Workspace) -> None:
     version = _exported(workspace, DecisionTreeClassifier(max_depth=3), "tree")
     release = _releases.create_release(workspace, "tree", version, "rpi4")
-    assert (release.runtime, sorted(release.files)) == ("trees", ["model.trees.npz"])
+    assert (release.runtime, sorted(release.files)) == (
+        "trees",
+        ["model.trees.npz", "monitoring/reference.json"],
+    )
     _bundle(workspace, release.id)
 
 

@@ -4,11 +4,15 @@
 - ``trees``: ``model.trees.npz``, :class:`~edgeloop.edge.trees.QuantizedTrees`;
 - ``onnx``: ``model.onnx``, run by onnxruntime (imported only for such a bundle): input
   ``input``, output ``scores``; one output unit is a binary logit.
+
+A bundle may hold the model version's monitoring reference (``monitoring/reference.json``):
+the agent then keeps a monitoring window binned on it (see :mod:`edgeloop.agent._telemetry`).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,9 +23,13 @@ import numpy.typing as npt
 from edgeloop.agent._errors import UpdateFailed
 from edgeloop.edge.runtime import QuantizedModel
 from edgeloop.edge.trees import QuantizedTrees
+from edgeloop.errors import ValidationFailed
 from edgeloop.fleet.bundle import MODEL_FILES, BundleRejected
+from edgeloop.monitoring.reference import REFERENCE_PATH, Reference
 
 __all__ = ["LoadedModel", "load_model", "smoke_test"]
+
+log = logging.getLogger("edgeloop.agent")
 
 F32 = npt.NDArray[np.float32]
 
@@ -64,9 +72,23 @@ class LoadedModel:
     runtime: str
     labels: tuple[str, ...]
     scorer: _Scorer
+    reference: Reference | None = None
 
     def scores(self, x: npt.ArrayLike) -> F32:
         return self.scorer.scores(self._batch(x))
+
+    def predict_scores(self, x: npt.ArrayLike) -> tuple[list[str], F32]:
+        """Labels and scores from one run of the model (labels exactly as :meth:`predict`)."""
+        batch = self._batch(x)
+        if isinstance(self.scorer, QuantizedTrees):  # its classes come from integer scores
+            ints = self.scorer.int_scores(batch)
+            index = (ints[:, 0] >= 0) if ints.shape[1] == 1 else np.argmax(ints, axis=1)
+            scores: F32 = ints.astype(np.float32) * np.float32(self.scorer.score_scale)
+        else:
+            scores = self.scorer.scores(batch)
+            index = (scores[:, 0] > 0) if scores.shape[1] == 1 else np.argmax(scores, axis=1)
+        labels = [str(x) for x in getattr(self.scorer, "labels", ())] or list(self.labels)
+        return [labels[int(i)] for i in index], scores
 
     def predict(self, x: npt.ArrayLike) -> list[str]:
         return [str(label) for label in self.scorer.predict(self._batch(x))]
@@ -118,6 +140,12 @@ def load_model(
     inner = getattr(scorer, "labels", None)
     if not labels and inner is not None:
         labels = tuple(str(label) for label in inner)
+    reference = None
+    if REFERENCE_PATH in files:
+        try:
+            reference = Reference.from_json(files[REFERENCE_PATH])
+        except ValidationFailed as exc:  # monitoring is optional: serve without it
+            log.warning("the bundle's %s is not usable: %s", REFERENCE_PATH, exc)
     return LoadedModel(
         slot=slot,
         release=str(manifest.get("release", "")),
@@ -125,6 +153,7 @@ def load_model(
         runtime=runtime,
         labels=labels,
         scorer=scorer,
+        reference=reference,
     )
 
 

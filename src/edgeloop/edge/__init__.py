@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         compare,
         quantize,
     )
+    from edgeloop.edge._reference import load_reference
     from edgeloop.edge._service import FootprintRecord, get_footprints, set_footprints
     from edgeloop.edge._tune import NoFeasiblePoint, TuneResult, tune
     from edgeloop.edge.runtime import QuantizedModel, QuantParams
@@ -67,6 +68,7 @@ __all__ = [
     "get_footprints",
     "get_target",
     "load_catalog",
+    "load_reference",
     "measure_c",
     "measure_onnx",
     "pareto_front",
@@ -86,6 +88,7 @@ __getattr__, __dir__ = lazy_names(
         "._footprint": ("Footprint", "footprint_table", "measure_c", "measure_onnx"),
         "._onnx": ("export_onnx_float", "export_onnx_int8"),
         "._quantize": ("QuantizationGateFailed", "check_accuracy_drop", "compare", "quantize"),
+        "._reference": ("load_reference",),
         "._service": ("FootprintRecord", "get_footprints", "set_footprints"),
         "._pareto": ("TunePoint", "pareto_front"),
         "._tune": ("NoFeasiblePoint", "TuneResult", "tune"),

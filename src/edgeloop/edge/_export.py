@@ -4,9 +4,11 @@
 versus int8 accuracy on the test split against a bound, generates the C library (with the
 feature block when the device computes features from raw windows) and the ONNX files, measures
 the footprint on every requested target, and writes the manifest (the file list with SHA-256,
-formats, input signature, preprocessing, labels, metrics, footprints and self-test vectors).
-:func:`attach_edge_export` stores it on a registered model version: the files under ``edge/``
-and the footprints, one per target.
+formats, input signature, preprocessing, labels, metrics, footprints and self-test vectors)
+and the monitoring reference ``monitoring/reference.json`` (the calibration features and the
+exported model's class probabilities on them: devices bin their monitoring windows on its
+edges). :func:`attach_edge_export` stores it on a registered model version: the files under
+``edge/`` and ``monitoring/``, and the footprints, one per target.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from edgeloop.edge.runtime import QuantizedModel
 from edgeloop.edge.targets import Target, get_target, load_catalog
 from edgeloop.edge.trees import QuantizedTrees, quantize_trees
 from edgeloop.errors import ValidationFailed
+from edgeloop.monitoring.reference import REFERENCE_PATH, Reference, build_reference
+from edgeloop.monitoring.window import probabilities
 from edgeloop.registry import attach_files
 from edgeloop.tracking import ArtifactEntry
 from edgeloop.train import FeaturePipeline
@@ -41,6 +45,7 @@ __all__ = [
     "EdgeExport",
     "attach_edge_export",
     "build_edge_export",
+    "monitoring_reference",
 ]
 
 MANIFEST = "edge/manifest.json"
@@ -52,7 +57,8 @@ _TREE_KINDS = ("Forest", "Trees", "Tree", "Boosting")
 @dataclass(frozen=True)
 class EdgeExport:
     """What :func:`build_edge_export` made: ``files`` (paths under ``edge/``, the manifest
-    included), the ``manifest``, the float-vs-int8 ``accuracy`` report and ``footprints``."""
+    included, and the monitoring reference ``monitoring/reference.json``), the ``manifest``,
+    the float-vs-int8 ``accuracy`` report and ``footprints``."""
 
     kind: Literal["int8", "trees"]
     files: dict[str, bytes]
@@ -168,6 +174,7 @@ def build_edge_export(
             footprints.append(measure_onnx(onnx_float, board, input_shape=shape))
         else:
             skipped[board.id] = "tree ensembles are exported to C only"
+    files[REFERENCE_PATH] = monitoring_reference(qmodel, x_calib, pipeline).to_json()
     manifest = _manifest(
         kind, qmodel, files, accuracy, footprints, pipeline, window, x_test, self_tests
     )
@@ -175,6 +182,32 @@ def build_edge_export(
         manifest["skipped_targets"] = skipped
     files[MANIFEST] = _manifest_bytes(manifest)
     return EdgeExport(kind, files, manifest, dict(accuracy), footprints)
+
+
+def monitoring_reference(
+    qmodel: QuantizedModel | QuantizedTrees,
+    x: npt.NDArray[np.float64],
+    pipeline: FeaturePipeline | None = None,
+) -> Reference:
+    """The monitoring reference of an exported model: its calibration features (the model's
+    inputs, after the feature block; one feature per axis for a model fed windows) and the
+    class probabilities the exported model gives them, made from its scores the way the
+    device makes them (``monitoring/reference.json``)."""
+    shape = tuple(qmodel.input_shape)
+    if len(shape) > 1:  # windows (length, axes): flattened or not, one feature per axis
+        x = x.reshape(x.shape[0], *shape)
+        names = list(pipeline.axes) if pipeline is not None else []
+        names = names if len(names) == shape[-1] else [f"axis{i}" for i in range(shape[-1])]
+    else:
+        names = pipeline.feature_names() if pipeline is not None else []
+        names = names if len(names) == x.shape[1] else [f"f{i}" for i in range(x.shape[1])]
+    sample = x.astype(np.float32)
+    scores_kind: Literal["logits", "probabilities"] = "logits"
+    if isinstance(qmodel, QuantizedTrees) and qmodel.kind in ("forest", "tree"):
+        scores_kind = "probabilities"
+    proba = probabilities(qmodel.scores(sample), scores_kind)
+    labels = [str(label) for label in qmodel.labels]
+    return build_reference(x, names, labels=labels, proba=proba, scores=scores_kind)
 
 
 def _self_tests(

@@ -3,7 +3,8 @@
 The bundle is built from the version's edge export (``edge/manifest.json`` and its files):
 targets deployed with ONNX (Linux boards) get runtime ``int8`` with ``model.int8.npz`` (the
 agent's numpy executor) plus ``model.onnx`` when the export has one, or runtime ``trees``
-with ``model.trees.npz`` for tree ensembles; microcontroller targets (``deploy: c``) get
+with ``model.trees.npz`` for tree ensembles, both with the version's monitoring reference
+``monitoring/reference.json`` when it has one; microcontroller targets (``deploy: c``) get
 runtime ``c`` with the generated C sources under ``c/``. The export's self-test vectors, its
 labels, input signature, preprocessing and metrics, and the target's footprint go into the
 manifest, and so under the signature.
@@ -30,6 +31,7 @@ from edgeloop.fleet.bundle import (
     run_self_test,
     verify_bundle,
 )
+from edgeloop.monitoring.reference import REFERENCE_PATH
 from edgeloop.pages import Page, check_limit, decode_cursor, next_cursor
 from edgeloop.registry import get_model_version, model_version_files, parse_version
 from edgeloop.store import Release, ReleaseStore, RolloutStore
@@ -115,6 +117,8 @@ def _pick_files(
             files = {name: entries[source]}
             if runtime == "int8" and _ONNX_MODEL[0] in entries:
                 files[_ONNX_MODEL[1]] = entries[_ONNX_MODEL[0]]
+            if REFERENCE_PATH in entries:  # the agent's monitoring windows are binned on it
+                files[REFERENCE_PATH] = entries[REFERENCE_PATH]
             return runtime, files  # type: ignore[return-value]
     raise ValidationFailed(
         f"{uri}'s edge export has neither {_ONNX_FILES['int8'][0]} nor "
