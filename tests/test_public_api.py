@@ -54,6 +54,7 @@ def test_subpackages_declare_their_public_surface() -> None:
         "datasets",
         "governance",
         "monitoring",
+        "monitors",
         "pipelines",
         "registry",
         "server",
