@@ -4,7 +4,7 @@
 
     edgeloop-agent --server https://fleet.example --state /var/lib/edgeloop --target rpi4 \\
         [--id pump-0001] [--attr firmware=1.4.2 --attr tags.line=b] \\
-        [--enrollment-token TOK] [--serve-port 8765] [--once]
+        [--enrollment-token TOK] [--serve-port 8765] [--collect-data] [--once]
 
 Exit codes follow :mod:`edgeloop.errors` (0 success, 5 not accepted yet / refused token,
 7 server unreachable, …); ``--once`` runs one check-in and exits.
@@ -70,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-bundle-bytes", type=int, default=DEFAULT_MAX_BUNDLE_BYTES, help="local cap"
     )
+    parser.add_argument(
+        "--collect-data",
+        action="store_true",
+        help="opt in to data collection: keep the last raw inputs on disk and upload them "
+        "when the server asks (never otherwise)",
+    )
+    parser.add_argument(
+        "--sample-buffer", type=int, default=256, help="raw inputs kept with --collect-data"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     return parser
 
@@ -94,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             telemetry_interval=args.telemetry_interval,
             telemetry_buffer=args.telemetry_buffer,
             max_bundle_bytes=args.max_bundle_bytes,
+            collect_data=args.collect_data,
+            sample_buffer=args.sample_buffer,
         )
         agent.recover()
         if args.serve_port is not None:

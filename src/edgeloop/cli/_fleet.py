@@ -77,9 +77,18 @@ def list_devices(
         return
     table(
         "devices",
-        ["id", "status", "target", "site", "firmware", "release", "last seen"],
+        ["id", "status", "target", "site", "firmware", "release", "collect", "last seen"],
         [
-            (d.id, d.status, d.target, d.site, d.firmware, d.current_release, _ago(d.last_seen))
+            (
+                d.id,
+                d.status,
+                d.target,
+                d.site,
+                d.firmware,
+                d.current_release,
+                "yes" if d.data_collection else "no",
+                _ago(d.last_seen),
+            )
             for d in page.items
         ],
     )
@@ -103,6 +112,7 @@ def show_device(
         ("firmware", info.firmware),
         ("tags", ", ".join(f"{k}={v}" for k, v in sorted(info.tags.items())) or "-"),
         ("token", "collected" if info.has_token else "none"),
+        ("data collection", "opted in" if info.data_collection else "off"),
         ("active slot", info.active_slot),
         ("release", info.current_release),
         ("last seen", _ago(info.last_seen)),

@@ -13,6 +13,15 @@ from edgeloop._lazy import lazy_names
 
 if TYPE_CHECKING:
     from edgeloop.fleet._checkin import checkin
+    from edgeloop.fleet._collection import (
+        disable_data_collection,
+        get_collection,
+        list_collections,
+        request_collection,
+        upload_samples,
+    )
+    from edgeloop.fleet._collection_close import close_collection, close_due_collections
+    from edgeloop.fleet._collection_entities import CollectionInfo
     from edgeloop.fleet._devices import (
         accept_device,
         create_enrollment_token,
@@ -42,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Bundle",
     "BundleRejected",
+    "CollectionInfo",
     "DeviceFleet",
     "Reconciler",
     "abort_rollout",
@@ -49,15 +59,20 @@ __all__ = [
     "approve_rollout",
     "build_bundle",
     "checkin",
+    "close_collection",
+    "close_due_collections",
     "create_enrollment_token",
     "create_group",
     "create_release",
     "create_rollout",
+    "disable_data_collection",
     "enroll_device",
+    "get_collection",
     "get_device",
     "get_group",
     "get_release",
     "get_rollout",
+    "list_collections",
     "list_devices",
     "list_groups",
     "list_releases",
@@ -67,10 +82,12 @@ __all__ = [
     "reconcile_once",
     "record_telemetry",
     "reject_device",
+    "request_collection",
     "resume_rollout",
     "rollback_rollout",
     "run_fleet",
     "start_rollout",
+    "upload_samples",
     "verify_bundle",
 ]
 
@@ -78,6 +95,15 @@ __getattr__, __dir__ = lazy_names(
     __name__,
     {
         "._checkin": ("checkin",),
+        "._collection": (
+            "disable_data_collection",
+            "get_collection",
+            "list_collections",
+            "request_collection",
+            "upload_samples",
+        ),
+        "._collection_close": ("close_collection", "close_due_collections"),
+        "._collection_entities": ("CollectionInfo",),
         "._devices": (
             "accept_device",
             "create_enrollment_token",

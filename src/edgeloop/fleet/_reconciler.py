@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 
+from edgeloop.fleet._collection_close import close_due_collections
 from edgeloop.fleet._entities import ReconcileReport
 from edgeloop.fleet._machine import step
 from edgeloop.fleet._rollouts import event_info
@@ -62,10 +63,14 @@ class Reconciler:
             return TriggerStore(s).acquire_lease(LEASE, self.holder, now_ms(), self.lease_ms)
 
     def tick(self) -> ReconcileReport | None:
-        """One pass if this process holds the lease (None otherwise)."""
+        """One pass if this process holds the lease (None otherwise); it also closes the
+        data collections that are due (:func:`close_due_collections`)."""
         if not self.holds_lease():
             return None
-        return reconcile_once(self.ws, actor=f"reconciler:{self.holder}")
+        report = reconcile_once(self.ws, actor=f"reconciler:{self.holder}")
+        for info in close_due_collections(self.ws, actor=f"reconciler:{self.holder}"):
+            log.info("collection %s: %s (%s)", info.id, info.state, info.state_reason)
+        return report
 
     def run_forever(self, stop: threading.Event, interval: float = 5.0) -> None:
         while not stop.is_set():

@@ -62,6 +62,8 @@ class SimulatedDevice:
     offline_periods: list[tuple[float, float]] = field(default_factory=list)
     checkin_times: list[float] = field(default_factory=list)
     window_start_ms: int = 0
+    collect: bool = False  # opted in to data collection
+    collected: set[str] = field(default_factory=set)  # collections it answered
 
     @property
     def public_key(self) -> str:

@@ -377,6 +377,8 @@ class Device(Base):
     enrolled_by: Mapped[str] = mapped_column(String(256))
     accepted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     accepted_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    data_collection: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Opted in to sending raw samples (at enrollment; an admin may turn it off, not on)."""
     __table_args__ = (
         Index("ix_devices_token_id", "token_id"),
         Index("ix_devices_status_target", "status", "target"),
