@@ -9,6 +9,8 @@ State directory layout::
     journal.jsonl     the update journal (see edgeloop.agent._journal)
     downloads/        the update being staged: manifest, signature, parts/ and files/
     telemetry.jsonl   closed telemetry windows not yet sent (bounded)
+    samples/          with --collect-data only: the ring of the last raw inputs and the
+                      upload in flight (see edgeloop.agent._samples)
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ from edgeloop.agent._errors import NoModel, UpdateFailed
 from edgeloop.agent._identity import Identity, new_identity
 from edgeloop.agent._journal import Journal, UpdateRecord
 from edgeloop.agent._model import LoadedModel, load_model, smoke_test
+from edgeloop.agent._predictions import (
+    DEFAULT_MAX_PREDICTIONS,
+    SequenceCounter,
+    check_label,
+    confidences,
+    parse_prediction_id,
+    prediction_id,
+)
+from edgeloop.agent._samples import SampleRing, SampleUploader
 from edgeloop.agent._serve import Inference, LocalServer
 from edgeloop.agent._slots import SLOTS, SlotStore
 from edgeloop.agent._telemetry import TelemetryBuffer, TelemetryWindow, is_due
@@ -101,6 +112,9 @@ class Agent:
         backoff_initial: float = 2.0,
         backoff_cap: float = 600.0,
         timeout: float = 30.0,
+        collect_data: bool = False,
+        sample_buffer: int = 256,
+        max_predictions: int = DEFAULT_MAX_PREDICTIONS,
     ) -> None:
         if not target:
             raise ValidationFailed("target must name the device's board profile, e.g. 'rpi4'")
@@ -141,7 +155,19 @@ class Agent:
         self.journal = Journal(self.state_dir / "journal.jsonl", clock)
         self.slots = SlotStore(self.state_dir)
         self.buffer = TelemetryBuffer(self.state_dir / "telemetry.jsonl", telemetry_buffer)
-        self.window = TelemetryWindow(self._now_ms())
+        self.collect_data = collect_data
+        # raw inputs are kept only on a device that opted in to data collection
+        self.samples = (
+            SampleRing(self.state_dir / "samples", sample_buffer) if collect_data else None
+        )
+        self.uploader = SampleUploader(
+            self.state_dir / "samples", self.samples, lambda: self.device_id
+        )
+        self.last_samples: list[str] = []
+        """Ids of the samples of the last inference (for :meth:`feedback`; collecting only)."""
+        self._seqs = SequenceCounter()
+        self._local = threading.local()
+        self.window = TelemetryWindow(self._now_ms(), max_predictions=max_predictions)
         self._model: LoadedModel | None = None
         self._key: Ed25519PublicKey | None = None
         self._slot_status: dict[str, dict[str, str] | None] = dict.fromkeys(SLOTS)
@@ -201,6 +227,8 @@ class Agent:
             }
             if self._enrollment_token:
                 body["enrollment_token"] = self._enrollment_token
+            if self.collect_data:
+                body["data_collection"] = True
             response = self.client.call("POST", "devices/enroll", body=body)
             self._poll_settings(response)
             if response.get("status") == "accepted" and response.get("device_token"):
@@ -345,6 +373,7 @@ class Agent:
                 ):
                     self.updater.start(assignment)
                     self._process()
+            self._collect(response.get("collection"))
             self.flush_telemetry()
             return response
 
@@ -489,6 +518,8 @@ class Agent:
         if self.window.inference_count:  # a window belongs to one release
             self._close_window(self._now_ms())
         self._model = model
+        # the monitoring window is binned on the active bundle's reference (none: no sketch)
+        self.window.set_reference(model.reference if model is not None else None)
 
     def _on_commit(self, model: LoadedModel) -> None:
         self._set_model(model)
@@ -509,19 +540,105 @@ class Agent:
         finally:
             self.window.record((time.perf_counter() - start) * 1000.0, ok=ok)
 
+    def _predict(
+        self, model: LoadedModel, x: npt.ArrayLike
+    ) -> tuple[list[str], npt.NDArray[np.float32]]:
+        """Labels and scores; with a reference, the monitoring window sees both."""
+        labels, scores = model.predict_scores(x)
+        if self.window.sketching:
+            self.window.observe(x, scores)
+        return labels, scores
+
+    def _run(self, x: npt.ArrayLike) -> tuple[list[str], npt.NDArray[np.float32], Inference]:
+        """One inference: labels, scores, and its record (prediction ids, model version)."""
+        self._local.ids = []
+        (labels, scores), model = self._timed(lambda m: self._predict(m, x))
+        at = self._now_ms()
+        seqs = self._capture(x, at)
+        if seqs is None or len(seqs) != len(labels):
+            seqs = self._seqs.take(len(labels))
+        ids = [prediction_id(self.device_id, at, seq) for seq in seqs]
+        if self.window.max_predictions:
+            full = not self.window.has_room()
+            conf = [None] * len(ids) if full else confidences(scores, model.reference)
+            self.window.add_predictions(ids, labels, conf, at)
+        self._local.ids = ids
+        return labels, scores, Inference(labels, model.model_version, model.release, ids)
+
+    @property
+    def last_predictions(self) -> list[str]:
+        """The prediction ids of this thread's last :meth:`predict` or :meth:`scores` call
+        (one per sample; :meth:`infer` returns them with the labels)."""
+        ids: list[str] = getattr(self._local, "ids", [])
+        return list(ids)
+
     def infer(self, x: npt.ArrayLike) -> Inference:
-        """Labels for a batch of samples, with the version of the model that gave them."""
-        labels, model = self._timed(lambda m: m.predict(x))
-        return Inference(labels, model.model_version, model.release)
+        """Labels for a batch of samples, with the version of the model that gave them and
+        a prediction id per sample (``<device id>/<ms>-<seq>``, for :meth:`feedback`)."""
+        return self._run(x)[2]
 
     def predict(self, x: npt.ArrayLike) -> list[str]:
         """Labels of a batch of samples (``(batch, n_features)``) from the active model;
-        :class:`NoModel` before the first update, ``ValueError`` for malformed input."""
-        return self._timed(lambda m: m.predict(x))[0]
+        :class:`NoModel` before the first update, ``ValueError`` for malformed input. The
+        prediction ids are in :attr:`last_predictions`."""
+        return self._run(x)[0]
 
     def scores(self, x: npt.ArrayLike) -> npt.NDArray[np.float32]:
-        """Float scores ``(batch, units)`` of the active model (one unit: a binary logit)."""
-        return self._timed(lambda m: m.scores(x))[0]
+        """Float scores ``(batch, units)`` of the active model (one unit: a binary logit);
+        the prediction ids are in :attr:`last_predictions`."""
+        return self._run(x)[1]
+
+    # data collection (opted-in devices only) ----------------------------------------------
+
+    def _capture(self, x: npt.ArrayLike, at: int) -> list[int] | None:
+        """Keep the inputs (collecting devices only); their sequence numbers."""
+        if self.samples is None:
+            return None
+        try:
+            seqs = self.samples.append(x, at)
+        except (OSError, ValueError) as exc:  # collection must never break inference
+            log.warning("could not keep the input for data collection: %s", exc)
+            return None
+        if seqs:
+            self._seqs.advance_to(seqs[-1])
+        self.last_samples = [str(seq) for seq in seqs]
+        return seqs
+
+    def feedback(self, sample_id: str | int, label: str) -> bool:
+        """Ground truth given on site for a prediction: its id (from :meth:`infer`,
+        :attr:`last_predictions` or the local endpoint) or, on a collecting device, a kept
+        sample's number (from :attr:`last_samples`). The label goes to the server with the
+        next telemetry window, and onto the kept sample (it travels with it when a collection
+        asks for it). False if the id is not one of this device's predictions, or the
+        sample is no longer kept, or the label is not a class name (1-256 characters)."""
+        try:
+            text = check_label(label)
+        except ValidationFailed:
+            return False
+        key = str(sample_id)
+        if key.isdigit():
+            if self.samples is None:
+                return False
+            captured = self.samples.captured(int(key))
+            if captured is None or not self.samples.label(int(key), text):
+                return False
+            return self.window.add_label(prediction_id(self.device_id, captured, int(key)), text)
+        parsed = parse_prediction_id(self.device_id, key)
+        if parsed is None:
+            return False
+        at, seq = parsed
+        if self.samples is not None:
+            self.samples.label(seq, text, captured_at=at)
+        return self.window.add_label(key, text)
+
+    def _collect(self, request: object) -> None:
+        """Answer a collection request (or finish an interrupted upload)."""
+        if request is None and not self.uploader.pending_path.exists():
+            return
+        try:
+            self.uploader.handle(self._device_call, request)
+        except EdgeloopError as exc:
+            log.info("could not upload samples yet: %s", exc)
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> LocalServer:
         """Serve ``POST /predict`` and ``GET /healthz`` from a background thread."""
@@ -552,7 +669,7 @@ class Agent:
         many were sent. A window the server refuses (4xx) is logged and dropped."""
         sent = 0
         try:
-            for record in self.buffer.pending():
+            for record in self.buffer.iter_pending():
                 try:
                     self._device_call("device/telemetry", record)
                 except (BackendUnavailable, Unauthenticated):

@@ -1,7 +1,10 @@
 """The local inference endpoint (:class:`http.server.ThreadingHTTPServer`, loopback by
 default): ``POST /predict`` ``{"inputs": [[...], ...]}`` → ``{"predictions": [...],
-"model_version": N, "release": "rel_…"}`` and ``GET /healthz`` (200 with a model, 503
-without). Errors use the server's body ``{"error": {"code", "message", "details"}}``."""
+"ids": [...], "model_version": N, "release": "rel_…"}`` (a prediction id per sample),
+``POST /feedback`` ``{"id": "<prediction id>", "label": "imbalance"}`` → 200 ``{"id",
+"label", "accepted": true}`` (404 for an id this device did not make, or a kept sample's
+number that is gone) and ``GET /healthz`` (200 with a model, 503 without). Errors use the
+server's body ``{"error": {"code", "message", "details"}}``."""
 
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 import numpy.typing as npt
 
-from edgeloop.errors import EdgeloopError, PayloadTooLarge, ValidationFailed
+from edgeloop.agent._predictions import check_label
+from edgeloop.errors import EdgeloopError, NotFound, PayloadTooLarge, ValidationFailed
 
 __all__ = ["MAX_REQUEST_BYTES", "Inference", "LocalServer"]
 
@@ -25,15 +29,19 @@ MAX_REQUEST_BYTES = 8 << 20
 
 @dataclass(frozen=True)
 class Inference:
-    """Labels for a batch, with the model version and release that produced them."""
+    """Labels for a batch, with the model version and release that produced them and the
+    prediction id of each sample."""
 
     predictions: list[str]
     model_version: int
     release: str
+    ids: list[str] = field(default_factory=list)
 
 
 class _Serves(Protocol):
     def infer(self, x: npt.ArrayLike) -> Inference: ...
+
+    def feedback(self, sample_id: str | int, label: str) -> bool: ...
 
     def status(self) -> dict[str, Any]: ...
 
@@ -64,12 +72,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200 if status.get("status") == "ok" else 503, status)
 
     def do_POST(self) -> None:
-        if self.path.split("?", 1)[0] != "/predict":
+        route = self.path.split("?", 1)[0]
+        if route == "/feedback":
+            self._feedback()
+            return
+        if route != "/predict":
             self.close_connection = True
             self._send(404, {"error": {"code": "not_found", "message": self.path, "details": {}}})
             return
         try:
-            inputs = self._inputs()
+            inputs = self._body().get("inputs")
+            if not isinstance(inputs, list):
+                raise ValidationFailed(
+                    'send {"inputs": [[feature, ...], ...]}: a list of samples',
+                    details={"field": "inputs"},
+                )
             result = self.server.agent.infer(inputs)
         except EdgeloopError as exc:
             self._error(exc)
@@ -81,12 +98,39 @@ class _Handler(BaseHTTPRequestHandler):
             200,
             {
                 "predictions": result.predictions,
+                "ids": result.ids,
                 "model_version": result.model_version,
                 "release": result.release,
             },
         )
 
-    def _inputs(self) -> Any:
+    def _feedback(self) -> None:
+        try:
+            body = self._body()
+            sample_id = body.get("id")
+            if (
+                isinstance(sample_id, bool)
+                or not isinstance(sample_id, str | int)
+                or (sample_id == "")
+            ):
+                raise ValidationFailed(
+                    'send {"id": "<prediction id>", "label": "<class>"}: id is the prediction '
+                    "id /predict returned (or a kept sample's number)",
+                    details={"field": "id"},
+                )
+            label = check_label(body.get("label"))
+            if not self.server.agent.feedback(sample_id, label):
+                raise NotFound(
+                    f"{sample_id!r} is not a prediction id of this device (or the sample with "
+                    "that number is no longer kept)",
+                    details={"field": "id"},
+                )
+        except EdgeloopError as exc:
+            self._error(exc)
+            return
+        self._send(200, {"id": sample_id, "label": label, "accepted": True})
+
+    def _body(self) -> dict[str, Any]:
         length = self.headers.get("Content-Length", "")
         if not length.isdigit():
             self.close_connection = True
@@ -99,12 +143,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(self.rfile.read(size))
         except ValueError as exc:
             raise ValidationFailed(f"the body is not JSON: {exc}") from exc
-        if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
-            raise ValidationFailed(
-                'send {"inputs": [[feature, ...], ...]}: a list of samples',
-                details={"field": "inputs"},
-            )
-        return body["inputs"]
+        if not isinstance(body, dict):
+            raise ValidationFailed("send a JSON object", details={"field": "body"})
+        return body
 
 
 class _Server(ThreadingHTTPServer):

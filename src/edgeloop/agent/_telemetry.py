@@ -8,25 +8,44 @@ from 0) and the last one those above ``edges[-1]``, so the counts add up to
 ``inference_count``. ``latency_p95_ms`` is interpolated within its bin (the overflow bin ends
 at the largest latency seen).
 
-The buffer (``telemetry.jsonl``) keeps at most ``capacity`` windows; when a new one would
-overflow it the oldest is dropped, and the window that becomes the oldest counts it in its
-``dropped_windows`` (with whatever the dropped one carried), so the count reaches the server
-with the first window sent after the gap, and survives restarts.
+The buffer (``telemetry.jsonl``, :mod:`edgeloop.agent._telemetry_buffer`) keeps at most
+``capacity`` windows, compactly and append-only; when a new one would overflow it the oldest
+is dropped and counted in ``dropped_windows`` of the window that becomes the oldest.
+
+The window also records the predictions made in it (:meth:`TelemetryWindow.add_predictions`:
+id, predicted label, confidence, time; never the inputs), at most ``max_predictions`` of them
+(the rest counted in ``predictions_dropped``), and the labels given on site for earlier
+predictions (:meth:`TelemetryWindow.add_label`, same bound, ``labels_dropped``): the closed
+window carries them as ``predictions`` and ``labels`` when there are any.
+
+With the active bundle's monitoring reference (:meth:`TelemetryWindow.set_reference`), the
+window also keeps a :class:`~edgeloop.monitoring.window.WindowSketch` binned on it: every
+inference adds its inputs (the feature vectors) and the class probabilities made from its
+scores, and the closed window carries the sketch as ``sketches`` in the compact wire form
+(``WindowSketch.to_packed()``: ``{"packed": base64 of to_bytes()}``; None without a reference
+or without inferences), so it is buffered and resent with the rest.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
+import logging
 import math
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from edgeloop.agent._fs import atomic_write
+import numpy.typing as npt
+
+from edgeloop.agent._predictions import DEFAULT_MAX_PREDICTIONS
+from edgeloop.agent._telemetry_buffer import TelemetryBuffer
+from edgeloop.errors import ValidationFailed
+from edgeloop.monitoring.reference import Reference
+from edgeloop.monitoring.window import WindowSketch
 
 __all__ = ["LATENCY_EDGES_MS", "TelemetryBuffer", "TelemetryWindow", "percentile"]
+
+log = logging.getLogger("edgeloop.agent")
 
 LATENCY_EDGES_MS: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 
@@ -51,10 +70,44 @@ def percentile(edges: Sequence[float], counts: Sequence[int], q: float, top: flo
 class TelemetryWindow:
     """Counts of the open window; safe to update from many threads."""
 
-    def __init__(self, start_ms: int, edges: Sequence[float] = LATENCY_EDGES_MS) -> None:
+    def __init__(
+        self,
+        start_ms: int,
+        edges: Sequence[float] = LATENCY_EDGES_MS,
+        *,
+        max_predictions: int = DEFAULT_MAX_PREDICTIONS,
+    ) -> None:
+        if max_predictions < 0:
+            raise ValueError(f"max_predictions must be >= 0, got {max_predictions}")
         self._lock = threading.Lock()
+        self.max_predictions = max_predictions
         self.edges = tuple(float(e) for e in edges)
+        self._reference: Reference | None = None
+        self._sketch: WindowSketch | None = None
         self._reset(start_ms)
+
+    def set_reference(self, reference: Reference | None) -> None:
+        """Sketch inferences on ``reference``'s bins from now on (None: stop sketching)."""
+        with self._lock:
+            self._reference = reference
+            self._sketch = reference.new_window() if reference is not None else None
+
+    @property
+    def sketching(self) -> bool:
+        return self._sketch is not None
+
+    def observe(self, x: npt.ArrayLike, scores: npt.ArrayLike) -> None:
+        """Add one inference's inputs and scores to the window's sketch (never raises: a
+        batch the sketch cannot take is logged and left out)."""
+        with self._lock:
+            sketch, reference = self._sketch, self._reference
+            if sketch is None or reference is None:
+                return
+            try:
+                proba = reference.probabilities(scores) if sketch.prediction is not None else None
+                sketch.update(x, proba)
+            except (ValidationFailed, ValueError) as exc:
+                log.warning("monitoring: an inference was left out of the sketch: %s", exc)
 
     def _reset(self, start_ms: int) -> None:
         self.start_ms = start_ms
@@ -62,6 +115,40 @@ class TelemetryWindow:
         self.error_count = 0
         self.counts = [0] * (len(self.edges) + 1)
         self.max_ms = 0.0
+        self.predictions: list[dict[str, Any]] = []
+        self.predictions_dropped = 0
+        self.labels: dict[str, str] = {}
+        self.labels_dropped = 0
+
+    def has_room(self) -> bool:
+        """Whether the next prediction will be recorded (else only counted)."""
+        return len(self.predictions) < self.max_predictions
+
+    def add_predictions(
+        self,
+        ids: Sequence[str],
+        predicted: Sequence[str],
+        confidence: Sequence[float | None],
+        at_ms: int,
+    ) -> None:
+        """Record one inference's predictions, up to the window's bound."""
+        with self._lock:
+            room = max(0, self.max_predictions - len(self.predictions))
+            for pid, label, conf in list(zip(ids, predicted, confidence, strict=True))[:room]:
+                self.predictions.append(
+                    {"id": pid, "predicted": label, "confidence": conf, "at": at_ms}
+                )
+            self.predictions_dropped += max(0, len(ids) - room)
+
+    def add_label(self, prediction_id: str, label: str) -> bool:
+        """Queue a label for one of this device's predictions (the latest label of an id
+        wins); False when the window's bound is reached (counted in ``labels_dropped``)."""
+        with self._lock:
+            if prediction_id in self.labels or len(self.labels) < self.max_predictions:
+                self.labels[prediction_id] = label
+                return True
+            self.labels_dropped += 1
+            return False
 
     def record(self, latency_ms: float, *, ok: bool) -> None:
         with self._lock:
@@ -88,66 +175,20 @@ class TelemetryWindow:
                 "dropped_windows": 0,
                 "sketches": None,
             }
+            if self.predictions or self.predictions_dropped:
+                record["predictions"] = self.predictions
+                record["predictions_dropped"] = self.predictions_dropped
+            if self.labels or self.labels_dropped:
+                record["labels"] = [
+                    {"prediction_id": pid, "label": label} for pid, label in self.labels.items()
+                ]
+                record["labels_dropped"] = self.labels_dropped
+            sketch = self._sketch
+            if sketch is not None and sketch.count:
+                record["sketches"] = sketch.to_packed()
+                self._sketch = sketch.empty_like()
             self._reset(end_ms)
         return record
-
-
-class TelemetryBuffer:
-    """Closed windows, oldest first, mirrored to ``path`` (rewritten atomically)."""
-
-    def __init__(self, path: Path, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError(f"the telemetry buffer needs room for 1 window, got {capacity}")
-        self.path = path
-        self.capacity = capacity
-        self.dropped = 0  # dropped since this process started (for introspection)
-        self._lock = threading.Lock()
-        self._records: list[dict[str, Any]] = []
-        try:
-            lines = path.read_bytes().splitlines()
-        except FileNotFoundError:
-            lines = []
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                self._records.append(record)
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def _save(self) -> None:
-        data = b"".join(
-            (json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n").encode()
-            for r in self._records
-        )
-        atomic_write(self.path, data)
-
-    def append(self, record: dict[str, Any]) -> None:
-        with self._lock:
-            self._records.append(dict(record))
-            while len(self._records) > self.capacity:
-                oldest = self._records.pop(0)
-                carried = int(oldest.get("dropped_windows", 0)) + 1
-                self._records[0]["dropped_windows"] = (
-                    int(self._records[0].get("dropped_windows", 0)) + carried
-                )
-                self.dropped += 1
-            self._save()
-
-    def pending(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(r) for r in self._records]
-
-    def remove_first(self, count: int) -> None:
-        """Forget the ``count`` oldest windows (sent)."""
-        if count <= 0:
-            return
-        with self._lock:
-            del self._records[:count]
-            self._save()
 
 
 def is_due(start_ms: int, now_ms: int, interval_s: float) -> bool:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
+
+from edgeloop.fleet._collection_entities import CollectionRequest
 
 __all__ = [
     "ROLLOUT_STATES",
@@ -88,6 +96,8 @@ class DeviceInfo(BaseModel):
     enrolled_by: str
     accepted_at: int | None = None
     accepted_by: str | None = None
+    data_collection: bool = False
+    """The device opted in to sending raw samples for data collection."""
 
 
 class EnrollmentResult(BaseModel):
@@ -257,6 +267,16 @@ class CheckinResult(BaseModel):
     poll_interval_s: int
     jitter_s: int
     assignment: Assignment | None = None
+    collection: CollectionRequest | None = None
+    """A data collection request for this device (opted-in devices only; left out of the
+    JSON when there is none, so answers to other devices are unchanged)."""
+
+    @model_serializer(mode="wrap")
+    def _without_empty_collection(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("collection", 0) is None:
+            del data["collection"]
+        return data
 
 
 class ReconcileReport(BaseModel):
@@ -319,3 +339,10 @@ class TelemetryReport(_DeviceBody):
     latency_p95_ms: float | None = Field(default=None, ge=0)
     dropped_windows: int = Field(default=0, ge=0)
     sketches: dict[str, Any] | None = None
+    predictions: list[dict[str, Any]] | None = Field(default=None, max_length=10_000)
+    """The window's predictions ``{id, predicted, confidence, at}`` (ids ``<device>/...``)."""
+    predictions_dropped: int = Field(default=0, ge=0)
+    """Predictions left out once the device's per-window bound was reached."""
+    labels: list[dict[str, Any]] | None = Field(default=None, max_length=10_000)
+    """Ground truth given on site ``{prediction_id, label}`` for this device's predictions."""
+    labels_dropped: int = Field(default=0, ge=0)

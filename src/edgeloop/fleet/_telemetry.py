@@ -1,5 +1,16 @@
 """Device telemetry: closed windows of counts and a latency histogram, and the health
-figures the rollout gates read from them (``error_rate``, ``latency_p95_ms``)."""
+figures the rollout gates read from them (``error_rate``, ``latency_p95_ms``).
+
+A window may carry ``sketches`` (the device's monitoring window, binned on its release's
+reference: ``WindowSketch.to_dict()`` or the compact ``{"packed": base64 of to_bytes()}``
+devices send, validated alike by :func:`~edgeloop.monitoring._ingest.check_window`): they are
+stored as a monitoring window of source
+``device:<id>`` for the release's model version, tagged with the device's ``target``,
+``site``, ``firmware``, ``tags.<name>`` and ``group.<name>`` for each group it belongs to, in
+the same transaction as the telemetry. Malformed sketches are refused (422) before anything
+is written. Its ``predictions`` and ``labels`` (see :mod:`edgeloop.fleet._device_predictions`)
+are checked first too and stored in that transaction.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +19,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from edgeloop.errors import ValidationFailed
+from edgeloop.fleet._device_predictions import (
+    DevicePredictions,
+    check_device_predictions,
+    store_device_predictions,
+)
 from edgeloop.fleet._entities import TelemetryReport
-from edgeloop.store import DeviceStore, DeviceTelemetry
+from edgeloop.fleet._groups import matches, parse_query
+from edgeloop.monitoring._ingest import (
+    CheckedWindow,
+    SketchWindowIn,
+    check_window,
+    store_window,
+)
+from edgeloop.store import DeviceBrief, DeviceStore, DeviceTelemetry, ReleaseStore
 from edgeloop.workspace import Workspace, now_ms
 
-__all__ = ["health_figures", "percentile", "record_telemetry"]
+__all__ = ["device_tags", "health_figures", "percentile", "record_telemetry"]
 
 _MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
 
@@ -65,12 +88,102 @@ def _check(report: TelemetryReport) -> None:
             )
 
 
+def device_tags(s: Any, device_id: str) -> dict[str, str]:
+    """What a device's monitoring windows are tagged with: ``target``, ``site``,
+    ``firmware``, ``tags.<name>`` and ``group.<name>`` = ``"1"`` per group it belongs to."""
+    store = DeviceStore(s)
+    device = store.get(device_id)
+    attributes = dict(device.attributes or {})
+    tags = {"target": device.target}
+    for key in ("site", "firmware"):
+        value = attributes.get(key) or (device.firmware if key == "firmware" else None)
+        if value:
+            tags[key] = str(value)
+    for key, value in (attributes.get("tags") or {}).items():
+        tags[f"tags.{key}"] = str(value)
+    brief = DeviceBrief(
+        device.id,
+        device.target,
+        device.firmware,
+        attributes,
+        device.last_seen,
+        device.enrolled_at,
+    )
+    for group in store.groups():
+        if group.kind == "static":
+            member = device.id in set(group.members or [])
+        else:
+            member = device.status == "accepted" and matches(parse_query(group.query), brief)
+        if member:
+            tags[f"group.{group.name}"] = "1"
+    return tags
+
+
+def _context(
+    ws: Workspace, device_id: str, report: TelemetryReport
+) -> tuple[str | None, int | None, dict[str, str]]:
+    """The reported release's model and version (None without a release) and the device's
+    tags, for the window's sketches and predictions."""
+    with ws.db.read() as s:
+        release = ReleaseStore(s).find(report.release) if report.release else None
+        if report.release and release is None:
+            raise ValidationFailed(
+                f"telemetry names release {report.release!r}, which does not exist",
+                details={"field": "release"},
+            )
+        tags = device_tags(s, device_id)
+    if release is None:
+        return None, None, tags
+    return release.model, release.model_version, tags
+
+
+def _device_window(
+    device_id: str,
+    report: TelemetryReport,
+    model: str | None,
+    version: int | None,
+    tags: dict[str, str],
+) -> CheckedWindow:
+    """The telemetry's sketches as a checked monitoring window (422 if they are malformed)."""
+    if model is None or version is None:
+        raise ValidationFailed(
+            "telemetry sketches need the release that produced them: send 'release'",
+            details={"field": "release"},
+        )
+    window = SketchWindowIn(
+        model=model,
+        model_version=version,
+        source=f"device:{device_id}",
+        window_start=report.window_start,
+        window_end=report.window_end,
+        sketch=report.sketches or {},
+        tags=tags,
+    )
+    try:
+        return check_window(window)
+    except ValidationFailed as exc:
+        field = exc.details.get("field", "sketch")
+        raise ValidationFailed(
+            f"sketches: {exc.message}", details={"field": f"sketches.{field}"}
+        ) from exc
+
+
 def record_telemetry(
     ws: Workspace, device_id: str, report: TelemetryReport, *, now: int | None = None
 ) -> bool:
     """Store one telemetry window of ``device_id``; False if it was stored before (devices
-    resend windows whose answer they did not get)."""
+    resend windows whose answer they did not get). Its ``sketches``, if any, become a
+    monitoring window of the release's model version (see the module docstring)."""
     _check(report)
+    checked: CheckedWindow | None = None
+    predicted: DevicePredictions | None = None
+    if report.sketches is not None or report.predictions or report.labels:
+        model, version, tags = _context(ws, device_id, report)
+        if report.sketches is not None:
+            checked = _device_window(device_id, report, model, version, tags)
+        predicted = check_device_predictions(
+            device_id, report, model=model, version=version, tags=tags
+        )
     at = now if now is not None else now_ms()
     hist = report.latency_ms
     row = DeviceTelemetry(
@@ -84,13 +197,24 @@ def record_telemetry(
         dropped_windows=report.dropped_windows,
         latency={"edges": list(hist.edges), "counts": list(hist.counts)} if hist else {},
         latency_p95_ms=report.latency_p95_ms,
-        sketches=report.sketches,
+        sketches=(
+            None
+            if checked is None
+            else {
+                "model": checked.window.model,
+                "model_version": checked.window.model_version,
+                "samples": checked.sketch.count,
+            }
+        ),
         received_at=at,
     )
     with ws.db.write() as s:
         store = DeviceStore(s)
         device = store.get(device_id, for_update=True)
         stored = store.add_telemetry(row)
+        if stored and checked is not None:
+            store_window(s, ws, checked, now=at)
+        outcome = store_device_predictions(s, predicted, now=at) if stored and predicted else None
         device.last_seen = max(device.last_seen or 0, at)
         if stored and report.window_end >= int((device.health or {}).get("window_end", 0)):
             health = dict(device.health or {})
@@ -103,6 +227,10 @@ def record_telemetry(
                 ),
                 latency_p95_ms=report.latency_p95_ms,
             )
+            if outcome is not None:
+                health["predictions"] = outcome
+            else:
+                health.pop("predictions", None)
             device.health = health
     return stored
 
