@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/edge.py
 	$(BIN)/python benchmarks/qemu_calibrate.py
 	$(BIN)/python benchmarks/monitoring.py
+	$(BIN)/python benchmarks/fleet.py
 
 clean:
 	rm -rf $(VENV) .edgeloop .peers .pytest_cache .mypy_cache .ruff_cache

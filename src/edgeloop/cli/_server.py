@@ -29,11 +29,27 @@ def server(
     reconcile_every: float = typer.Option(
         5.0, help="Seconds between fleet reconciler passes (rollout waves, gates, rollbacks)."
     ),
+    monitor_every: float = typer.Option(
+        60.0, help="Seconds between monitoring passes (monitors, alert rules, their actions)."
+    ),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        max=64,
+        help="Server processes sharing the port (uvicorn workers); the scheduler and the "
+        "reconciler run once, in this process.",
+    ),
+    access_log: bool = typer.Option(
+        True, "--access-log/--no-access-log", help="Log every request (one line each)."
+    ),
 ) -> None:
     """Run the REST API (and OpenAPI docs at /docs)."""
+    import os
+
     import uvicorn
 
     from edgeloop.fleet._reconciler import Reconciler
+    from edgeloop.monitors import MonitorLoop
     from edgeloop.server import create_app, is_loopback
 
     settings = load_settings()
@@ -47,7 +63,8 @@ def server(
             typer.echo(token)
     console.print(
         f"edgeloop server on http://{host}:{port}  (API /api/v1, docs /docs, auth "
-        f"{'on' if auth else 'off'}, database {ws.db.dialect}, artifacts {ws.artifacts.uri})"
+        f"{'on' if auth else 'off'}, database {ws.db.dialect}, artifacts {ws.artifacts.uri}"
+        + (f", {workers} workers)" if workers > 1 else ")")
     )
     stop = threading.Event()
     if pipelines.is_file():
@@ -66,10 +83,28 @@ def server(
         name="edgeloop-reconciler",
         daemon=True,
     ).start()
+    threading.Thread(
+        target=MonitorLoop(ws).run_forever,
+        args=(stop, monitor_every),
+        name="edgeloop-monitors",
+        daemon=True,
+    ).start()
     try:
-        uvicorn.run(
-            create_app(settings, workspace=ws, auth=auth), host=host, port=port, log_level="info"
-        )
+        if workers == 1:
+            app = create_app(settings, workspace=ws, auth=auth)
+            uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+        else:
+            # Each worker builds its own app (and workspace) from the same settings.
+            os.environ["EDGELOOP_AUTH"] = "on" if auth else "off"
+            uvicorn.run(
+                "edgeloop.server._app:create_app",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level="info",
+                access_log=access_log,
+            )
     finally:
         stop.set()
         ws.close()

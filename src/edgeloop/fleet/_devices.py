@@ -15,6 +15,7 @@ import hmac
 import json
 import re
 import secrets
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,8 +44,9 @@ from edgeloop.governance import (
     parse_device_token,
     require,
 )
+from edgeloop.governance._device_tokens import DeviceTokenCache
 from edgeloop.pages import Page, check_limit, decode_cursor, next_cursor
-from edgeloop.store import Device, DeviceStore, EnrollmentToken, RolloutStore
+from edgeloop.store import Database, Device, DeviceStore, EnrollmentToken, RolloutStore
 from edgeloop.workspace import Workspace, now_ms
 
 __all__ = [
@@ -65,6 +67,7 @@ __all__ = [
     "reject_device",
     "remove_device",
     "revoke_enrollment_token",
+    "token_cache",
     "update_info",
 ]
 
@@ -76,6 +79,7 @@ _TARGET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 _TAG_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 _ENROLLMENT_TOKEN = re.compile(r"^ele_([0-9a-f]{12})_([A-Za-z0-9_\-]{20,128})$")
 _MAX_ATTRIBUTES_BYTES = 16 * 1024
+_TOKEN_CACHES: weakref.WeakKeyDictionary[Database, DeviceTokenCache] = weakref.WeakKeyDictionary()
 
 
 def _hash(secret: str) -> str:
@@ -179,6 +183,7 @@ def device_info(row: Device) -> DeviceInfo:
         enrolled_by=row.enrolled_by,
         accepted_at=row.accepted_at,
         accepted_by=row.accepted_by,
+        data_collection=bool(row.data_collection),
     )
 
 
@@ -304,11 +309,13 @@ def enroll_device(
     enrollment_token: str | None = None,
     *,
     now: int | None = None,
+    data_collection: bool = False,
 ) -> EnrollmentResult:
     """Enroll a device (no auth): ``pending``, or ``accepted`` with its token when it brings
     a valid pre-shared enrollment token. Enrolling again with the same key changes nothing
-    (a token is handed out again only while the device has not collected one); another key
-    for the same id is a :class:`Conflict`."""
+    (a token is handed out again only while the device has not collected one) except that
+    ``data_collection=False`` withdraws an earlier opt-in; another key for the same id is a
+    :class:`Conflict`. ``data_collection``: the device opts in to sending raw samples."""
     check_device_id(device_id)
     load_public_key(public_key)  # ValidationFailed naming public_key
     attrs = _check_attributes(attributes)
@@ -330,6 +337,8 @@ def enroll_device(
                 device.status, device.accepted_at = "accepted", at
                 device.accepted_by = f"enrollment-token:{used.id}"
             device.last_seen = at
+            if not data_collection:
+                device.data_collection = False
             if device.status == "accepted" and device.token_hash is None:
                 token_text = _issue_token(device)
         else:
@@ -357,6 +366,7 @@ def enroll_device(
                 enrolled_by=f"device:{device_id}",
                 accepted_at=at if status == "accepted" else None,
                 accepted_by=accepted_by,
+                data_collection=bool(data_collection),
             )
             if status == "accepted":
                 token_text = _issue_token(device)
@@ -411,16 +421,28 @@ def collect_device_token(
         text = _issue_token(device)
         device.token_signed_at = timestamp
         device.last_seen = at
+    token_cache(ws).forget(device_id)
     return DeviceTokenGrant(
         device_token=text, fleet_public_key=fleet_key, poll_interval_s=POLL_INTERVAL_S
     )
+
+
+def token_cache(ws: Workspace) -> DeviceTokenCache:
+    """This process's cache of verified device tokens for the workspace's database."""
+    cache = _TOKEN_CACHES.get(ws.db)
+    if cache is None:
+        cache = _TOKEN_CACHES.setdefault(ws.db, DeviceTokenCache())
+    return cache
 
 
 def authenticate_device(ws: Workspace, token: str | None) -> str:
     """The id of the accepted device a device token stands for.
 
     Unauthenticated for no token or an unknown one; PermissionDenied for a user token (the
-    ``/device/...`` endpoints take device tokens only) or a device no longer accepted."""
+    ``/device/...`` endpoints take device tokens only) or a device no longer accepted.
+    A verified token is trusted for ``DEVICE_TOKEN_CACHE_S`` (5 s) without asking the
+    database again: replacing a device's token, rejecting or removing the device takes
+    effect at once in this process and within that bound in other server processes."""
     if not token:
         raise Unauthenticated("send the device token: 'Authorization: Bearer eld_…'")
     if not is_device_token(token):
@@ -432,12 +454,17 @@ def authenticate_device(ws: Workspace, token: str | None) -> str:
     if parsed is None:
         raise Unauthenticated("the device token is malformed: it should look like eld_<id>_<…>")
     token_id, secret_hash = parsed
+    cache = token_cache(ws)
+    cached = cache.get(token_id, secret_hash)
+    if cached is not None:
+        return cached
     with ws.db.read() as s:
-        for device in DeviceStore(s).by_token_id(token_id):
-            if check_device_secret(device.token_hash, secret_hash):
-                if device.status != "accepted":
-                    raise PermissionDenied(f"device {device.id!r} is {device.status}")
-                return device.id
+        for device_id, stored_hash, status in DeviceStore(s).token_owners(token_id):
+            if check_device_secret(stored_hash, secret_hash):
+                if status != "accepted":
+                    raise PermissionDenied(f"device {device_id!r} is {status}")
+                cache.put(token_id, secret_hash, device_id)
+                return device_id
     raise Unauthenticated(
         "the device token is not valid (it was replaced or revoked): collect a new one"
     )
@@ -464,7 +491,9 @@ def reject_device(ws: Workspace, device_id: str, reason: str = "") -> DeviceInfo
         device = DeviceStore(s).get(device_id, for_update=True)
         device.status, device.status_reason = "rejected", reason
         device.token_id = device.token_hash = None
-        return device_info(device)
+        info = device_info(device)
+    token_cache(ws).forget(device_id)
+    return info
 
 
 def remove_device(ws: Workspace, device_id: str) -> DeviceInfo:
@@ -483,7 +512,8 @@ def remove_device(ws: Workspace, device_id: str) -> DeviceInfo:
             )
         info = device_info(device)
         store.delete(device)
-        return info
+    token_cache(ws).forget(device_id)
+    return info
 
 
 def list_devices(

@@ -11,14 +11,18 @@ and refuses device tokens with 403.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgeloop.errors import PermissionDenied
-from edgeloop.fleet import _checkin, _devices, _groups, _reconciler, _releases, _rollouts
+from edgeloop.fleet import _devices, _groups, _reconciler, _releases, _rollouts
+from edgeloop.fleet._checkin import LastSeenWriter
 from edgeloop.fleet._entities import (
     CheckinReport,
     CheckinResult,
@@ -38,12 +42,13 @@ from edgeloop.fleet._telemetry import record_telemetry
 from edgeloop.fleet.bundle import pack_tar
 from edgeloop.governance import device_principal, is_device_token
 from edgeloop.pages import Page
+from edgeloop.server._checkin_path import answer_checkin
 from edgeloop.server._deps import as_role
 from edgeloop.server._tracking_routes import blob_response
 from edgeloop.tracking import ArtifactEntry
 from edgeloop.workspace import Workspace
 
-__all__ = ["device_router", "no_device_tokens", "router"]
+__all__ = ["device_router", "device_writers", "no_device_tokens", "router"]
 
 
 def _refuse_device_tokens(request: Request) -> None:
@@ -77,6 +82,8 @@ class EnrollIn(_DeviceBody):
     public_key: str
     enrollment_token: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
+    data_collection: bool = False
+    """The device opts in to sending raw samples when asked (docs/fleet-protocol.md)."""
 
 
 class TokenIn(_DeviceBody):
@@ -135,14 +142,27 @@ def _bearer(request: Request) -> str | None:
 
 
 class DeviceCaller:
-    def __init__(self, ws: Workspace, device_id: str) -> None:
-        self.ws, self.device_id = ws, device_id
+    def __init__(self, ws: Workspace, device_id: str, seen: LastSeenWriter | None) -> None:
+        self.ws, self.device_id, self.seen = ws, device_id, seen
 
 
 def _device(request: Request) -> DeviceCaller:
     ws: Workspace = request.app.state.workspace
     device_id = _devices.authenticate_device(ws, _bearer(request))
-    return DeviceCaller(ws.acting_as(device_principal(device_id)), device_id)
+    seen = getattr(request.app.state, "last_seen", None)
+    return DeviceCaller(ws.acting_as(device_principal(device_id)), device_id, seen)
+
+
+@asynccontextmanager
+async def device_writers(app: FastAPI) -> AsyncIterator[None]:
+    """For the app's lifetime: the write-behind of devices' ``last_seen`` (flushed every
+    second, and once more at shutdown)."""
+    app.state.last_seen = LastSeenWriter(app.state.workspace).start()
+    try:
+        yield
+    finally:
+        writer, app.state.last_seen = app.state.last_seen, None
+        await run_in_threadpool(writer.close)
 
 
 device = Depends(_device)
@@ -156,7 +176,12 @@ def enroll(body: EnrollIn, request: Request) -> EnrollmentResult:
     """Enroll a device (no auth): pending, or accepted with a pre-shared enrollment token."""
     ws: Workspace = request.app.state.workspace
     return _devices.enroll_device(
-        ws, body.id, body.public_key, body.attributes, body.enrollment_token
+        ws,
+        body.id,
+        body.public_key,
+        body.attributes,
+        body.enrollment_token,
+        data_collection=body.data_collection,
     )
 
 
@@ -167,10 +192,20 @@ def collect_token(device_id: str, body: TokenIn, request: Request) -> DeviceToke
     return _devices.collect_device_token(ws, device_id, body.timestamp, body.signature)
 
 
-@device_router.post("/device/checkin")
-def checkin(body: CheckinReport, caller: DeviceCaller = device) -> CheckinResult:
-    """Heartbeat, inventory, update report and assignment poll."""
-    return _checkin.checkin(caller.ws, caller.device_id, body)
+@device_router.post("/device/checkin", response_model=CheckinResult)
+async def checkin(body: CheckinReport, request: Request) -> Response:
+    """Heartbeat, inventory, update report and assignment poll.
+
+    Well-formed check-ins are answered by ``_checkin_path.CheckinPath`` before routing; this
+    route answers the others (and documents the call)."""
+    data = await run_in_threadpool(
+        answer_checkin,
+        request.app.state.workspace,
+        _bearer(request),
+        body,
+        getattr(request.app.state, "last_seen", None),
+    )
+    return Response(data, media_type="application/json")
 
 
 @device_router.post("/device/telemetry", status_code=202)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,15 @@ from edgeloop.store._models import (
     RolloutEvent,
 )
 
-__all__ = ["DeviceBrief", "DeviceStore", "ReleaseStore", "RolloutStore", "UpdateRow"]
+__all__ = [
+    "CheckinState",
+    "DeviceBrief",
+    "DeviceStore",
+    "OpenUpdate",
+    "ReleaseStore",
+    "RolloutStore",
+    "UpdateRow",
+]
 
 ACTIVE_ROLLOUT_STATES = ("awaiting-approval", "running", "paused")
 """Rollout states in which a device stays tied to the rollout."""
@@ -50,6 +58,64 @@ class DeviceBrief:
     attributes: dict[str, Any]
     last_seen: int | None
     enrolled_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinState:
+    """What a check-in compares with the device's report: its stored inventory."""
+
+    slots: dict[str, Any]
+    active_slot: str | None
+    current_release: str | None
+    firmware: str
+    data_collection: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpenUpdate:
+    """An unfinished device update with its rollout's state (what a check-in may assign)."""
+
+    rollout_id: str
+    release_id: str
+    previous_release: str | None
+    rollback: bool
+    rollout_state: str
+
+
+# Built once: a check-in runs these on every call, so SQLAlchemy reuses their compiled form.
+_CHECKIN_STATE = select(
+    Device.slots,
+    Device.active_slot,
+    Device.current_release,
+    Device.firmware,
+    Device.data_collection,
+).where(Device.id == bindparam("device_id"))
+_TOKEN_OWNERS = select(Device.id, Device.token_hash, Device.status).where(
+    Device.token_id == bindparam("token_id")
+)
+_OPEN_UPDATES = (
+    select(
+        DeviceUpdate.rollout_id,
+        DeviceUpdate.release_id,
+        DeviceUpdate.previous_release,
+        DeviceUpdate.rollback,
+        Rollout.state,
+    )
+    .join(Rollout, Rollout.id == DeviceUpdate.rollout_id)
+    .where(
+        DeviceUpdate.device_id == bindparam("device_id"),
+        DeviceUpdate.state.not_in(FINAL_UPDATE_STATES),
+    )
+    .order_by(DeviceUpdate.id.desc())
+)
+_TOUCH = (
+    update(Device)
+    .where(
+        Device.id == bindparam("device_id"),
+        or_(Device.last_seen.is_(None), Device.last_seen < bindparam("seen")),
+    )
+    .values(last_seen=bindparam("seen"))
+)
 
 
 class DeviceStore:
@@ -91,8 +157,24 @@ class DeviceStore:
         self.s.delete(device)
         self.s.flush()
 
-    def by_token_id(self, token_id: str) -> list[Device]:
-        return list(self.s.scalars(select(Device).where(Device.token_id == token_id)))
+    def token_owners(self, token_id: str) -> list[tuple[str, str | None, str]]:
+        """``(device id, token hash, status)`` of the devices whose token has this id."""
+        rows = self.s.connection().execute(_TOKEN_OWNERS, {"token_id": token_id})
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    def checkin_state(self, device_id: str) -> CheckinState:
+        """The device's stored inventory (one primary-key lookup, no ORM object)."""
+        row = self.s.connection().execute(_CHECKIN_STATE, {"device_id": device_id}).first()
+        if row is None:
+            raise NotFound(f"device {device_id!r} does not exist", details={"device": device_id})
+        return CheckinState(dict(row[0] or {}), row[1], row[2], row[3], bool(row[4]))
+
+    def touch(self, seen: Mapping[str, int]) -> None:
+        """Move each device's ``last_seen`` forward to the given time (never backwards, so
+        several server processes may write in any order); unknown ids are ignored."""
+        if seen:
+            params = [{"device_id": d, "seen": at} for d, at in sorted(seen.items())]
+            self.s.connection().execute(_TOUCH, params)
 
     def page(
         self, offset: int, limit: int, *, status: str | None = None, target: str | None = None
@@ -342,6 +424,11 @@ class RolloutStore:
             .limit(limit)
         )
         return [(du, state) for du, state in self.s.execute(stmt).all()]
+
+    def open_updates(self, device_id: str) -> list[OpenUpdate]:
+        """The device's unfinished updates, newest first (the (device, state) index)."""
+        rows = self.s.connection().execute(_OPEN_UPDATES, {"device_id": device_id})
+        return [OpenUpdate(*row) for row in rows]
 
     def busy_devices(self, rollout_id: str | None, device_ids: Sequence[str]) -> set[str]:
         """Those of ``device_ids`` that an active rollout (other than ``rollout_id``) has not
