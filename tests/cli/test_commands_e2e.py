@@ -29,7 +29,7 @@ def _edgeloop(*args: str) -> list[str]:
 def test_demo_trains_registers_and_aliases(tmp_path: Path) -> None:
     home = tmp_path / "ws"
     done = subprocess.run(
-        _edgeloop("demo", "--epochs", "3"),
+        _edgeloop("demo", "--epochs", "3", "--no-fleet"),  # the fleet: test_closed_loop
         env=_env(home),
         capture_output=True,
         text=True,
@@ -41,7 +41,7 @@ def test_demo_trains_registers_and_aliases(tmp_path: Path) -> None:
     assert "models:/digits@production" in done.stdout
     assert "models:/machine-condition/1" in done.stdout  # the maintenance pipeline registered
     again = subprocess.run(
-        _edgeloop("demo", "--epochs", "3"),
+        _edgeloop("demo", "--epochs", "3", "--no-fleet"),  # the fleet: test_closed_loop
         env=_env(home),
         capture_output=True,
         text=True,

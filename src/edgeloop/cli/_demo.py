@@ -97,18 +97,28 @@ def _train_digits(dataset: str, epochs: int) -> tuple[str, float]:
     return run.id, accuracy
 
 
-def maintenance_pipeline() -> PipelineSpec:
-    """The predictive-maintenance pipeline of examples/predictive_maintenance, in Python."""
+def maintenance_pipeline(
+    *,
+    name: str = "predictive_maintenance",
+    dataset: str = "datasets:/vibration-windows@latest",
+    hidden: tuple[int, ...] = (16, 32),
+    targets: tuple[str, ...] = ("nano33ble", "cortex-m4f", "cortex-m0plus", "rpi4"),
+    alias: str | None = "production",
+) -> PipelineSpec:
+    """The predictive-maintenance pipeline of examples/predictive_maintenance, in Python.
+
+    The defaults are the demo's production pipeline; the fleet stage makes release candidates
+    with other ``hidden`` sizes, a pinned ``dataset``, only the ``rpi4`` target and no alias."""
     test = {"X": "steps.features.X_test", "y": "steps.features.y_test"}
     builtin = "edgeloop.pipelines.builtin"
     return PipelineSpec(
-        name="predictive_maintenance",
+        name=name,
         params={"fft_length": 256, "n_bands": 8},
         steps=(
             StepSpec(
                 "features",
                 "edgeloop.sim.steps:vibration_features",
-                inputs={"table": "datasets:/vibration-windows@latest"},
+                inputs={"table": dataset},
                 params={"fft_length": "${params.fft_length}", "n_bands": "${params.n_bands}"},
                 outputs=(
                     "X_train",
@@ -134,7 +144,9 @@ def maintenance_pipeline() -> PipelineSpec:
                     "metric": "f1_macro",
                     "cv": 4,
                     "cv_method": "group",
-                    "grids": {"mlp": {"hidden_layer_sizes": [[16], [32]], "alpha": [1e-3]}},
+                    "grids": {
+                        "mlp": {"hidden_layer_sizes": [[h] for h in hidden], "alpha": [1e-3]}
+                    },
                 },
                 outputs=("model", "run_id", "search"),
             ),
@@ -173,7 +185,7 @@ def maintenance_pipeline() -> PipelineSpec:
                     "window": "steps.features.window",
                 },
                 params={
-                    "targets": ["nano33ble", "cortex-m4f", "cortex-m0plus", "rpi4"],
+                    "targets": list(targets),
                     "max_drop_points": 1.0,
                 },
                 outputs=("edge", "report"),
@@ -186,14 +198,14 @@ def maintenance_pipeline() -> PipelineSpec:
                     "gate": "steps.gate.report",
                     "edge": "steps.export.edge",
                 },
-                params={"name": "machine-condition", "alias": "production"},
+                params={"name": "machine-condition", "alias": alias},
                 outputs=("model_version",),
             ),
         ),
     )
 
 
-def _run_maintenance(workdir: Path, machines: int) -> tuple[str, str, dict[str, float]]:
+def _run_maintenance(workdir: Path, machines: int) -> tuple[str, str, dict[str, float], str]:
     """Simulate a fleet, version its recordings and windows, run the pipeline."""
     from edgeloop.pipelines import run_pipeline
     from edgeloop.sim import simulate_fleet, write_recordings
@@ -219,13 +231,22 @@ def _run_maintenance(workdir: Path, machines: int) -> tuple[str, str, dict[str, 
         failed = next(s for s in run.steps if s.status == "failed")
         raise ValidationFailed(f"pipeline step {failed.name} failed: {failed.error.strip()}")
     version = backend.resolve_model_uri("models:/machine-condition@production")
-    return run.id, version.uri, dict(version.metrics)
+    return run.id, version.uri, dict(version.metrics), windows.uri
 
 
-def demo(epochs: int = typer.Option(30, help="Training epochs for the digits MLP.")) -> None:
+def demo(
+    epochs: int = typer.Option(30, help="Training epochs for the digits MLP."),
+    devices: int = typer.Option(200, help="Simulated devices of the fleet stage."),
+    faulty: str = typer.Option("3%", help="Share of faulty simulated devices, e.g. 3%."),
+    fleet: bool = typer.Option(
+        True, "--fleet/--no-fleet", help="Run the fleet stage and the closed loop (7-8)."
+    ),
+) -> None:
     """Run the main job end to end on the local workspace (EDGELOOP_HOME, default .edgeloop)."""
     started = time.perf_counter()
     backend = el.get_backend()
+    if fleet and not isinstance(backend, el.LocalBackend):
+        raise ValidationFailed("the demo runs on a local workspace: unset EDGELOOP_URL")
     console.rule("[bold]1. version the data[/]")
     with tempfile.TemporaryDirectory() as tmp:
         dataset = _register_digits(Path(tmp))
@@ -250,7 +271,7 @@ def demo(epochs: int = typer.Option(30, help="Training epochs for the digits MLP
     agreement = float((predictor.predict(x) == digits.target).mean())
     console.rule("[bold]5. predictive-maintenance pipeline (continuous training)[/]")
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline_run, machine_model, metrics = _run_maintenance(Path(tmp), machines=6)
+        pipeline_run, machine_model, metrics, windows = _run_maintenance(Path(tmp), machines=6)
     console.rule("[bold]6. edge: int8 C library and footprint per board[/]")
     name, _, number = machine_model.removeprefix("models:/").partition("/")
     edge_files = [
@@ -261,32 +282,89 @@ def demo(epochs: int = typer.Option(30, help="Training epochs for the digits MLP
         "feature block, ONNX, manifest)"
     )
     footprint(f"{name}/{number}", as_json=False)
-    table(
-        "summary",
-        ["what", "value"],
-        [
-            ("dataset", dataset),
-            ("run", run_id),
-            ("model", f"models:/{MODEL}@production (version {version.version})"),
-            ("test accuracy", f"{accuracy:.4f}"),
-            ("accuracy on all digits (loaded by alias)", f"{agreement:.4f}"),
-            ("pipeline run", pipeline_run),
-            (
-                "machine-condition model",
-                f"{machine_model} (F1 on unseen machines "
-                f"{metrics.get('test.f1_macro', float('nan')):.3f})",
-            ),
-            (
-                "int8 vs float accuracy (edge export)",
-                f"{metrics.get('edge.int8_accuracy', float('nan')):.4f} vs "
-                f"{metrics.get('edge.float_accuracy', float('nan')):.4f}",
-            ),
-            ("time", f"{time.perf_counter() - started:.1f} s"),
-        ],
-    )
+    rows: list[tuple[object, ...]] = [
+        ("dataset", dataset),
+        ("run", run_id),
+        ("model", f"models:/{MODEL}@production (version {version.version})"),
+        ("test accuracy", f"{accuracy:.4f}"),
+        ("accuracy on all digits (loaded by alias)", f"{agreement:.4f}"),
+        ("pipeline run", pipeline_run),
+        (
+            "machine-condition model",
+            f"{machine_model} (F1 on unseen machines "
+            f"{metrics.get('test.f1_macro', float('nan')):.3f})",
+        ),
+        (
+            "int8 vs float accuracy (edge export)",
+            f"{metrics.get('edge.int8_accuracy', float('nan')):.4f} vs "
+            f"{metrics.get('edge.float_accuracy', float('nan')):.4f}",
+        ),
+    ]
+    if fleet:
+        rows += _fleet_and_loop(backend, windows, devices, faulty)
+    rows.append(("time", f"{time.perf_counter() - started:.1f} s"))
+    table("summary", ["what", "value"], rows)
     console.print(
         "Look at it: [bold]edgeloop data show digits@latest[/], "
         "[bold]edgeloop runs list -e digits[/], [bold]edgeloop pipelines runs[/],"
-        " [bold]edgeloop models show digits[/],"
+        " [bold]edgeloop models show digits[/], [bold]edgeloop rollouts list[/],"
         " or start the API with [bold]edgeloop server[/] and open http://127.0.0.1:8080/docs"
     )
+
+
+def _fleet_and_loop(
+    backend: el.Backend, windows: str, devices: int, faulty: str
+) -> list[tuple[object, ...]]:
+    """Stages 7 and 8 against an ``edgeloop server`` on loopback; summary rows."""
+    from edgeloop.cli._demo_field import DeployedModels, field_data, fleet_sources
+    from edgeloop.cli._demo_fleet import local_server, run_fleet_stage
+    from edgeloop.cli._demo_loop import run_closed_loop, summary_rows
+    from edgeloop.fleet._rollouts import parse_share
+
+    assert isinstance(backend, el.LocalBackend)
+    ws = backend.ws
+    share = parse_share(faulty, "faulty")
+    models = DeployedModels(ws)
+    field = field_data(ws, windows)
+    sources = fleet_sources(field, models)
+    rows: list[tuple[object, ...]] = []
+    with local_server(ws) as url:
+        console.rule("[bold]7. roll out to a simulated fleet[/]")
+        stage = run_fleet_stage(
+            ws,
+            url,
+            windows,
+            devices=devices,
+            faulty=share,
+            fleet_options=sources.options,
+            on_stage=sources.bind,
+        )
+        for role in ("base", "canary", "good"):
+            info = stage.rollouts[role]
+            rows.append(
+                (f"{role} rollout", f"{info.id} {info.state} ({stage.seconds[role]:.0f} s)")
+            )
+        console.rule("[bold]8. the closed loop: drift → alert → data → retrain → roll out[/]")
+        loop = run_closed_loop(stage, field, models, sources)
+    table(
+        f"closed loop ({loop.seconds:.0f} s)",
+        ["site", "drift", "drift share before", "after", "accuracy before", "after"],
+        summary_rows(loop),
+    )
+    rows += [
+        ("alerts", ", ".join(f"{a.id} ({a.subject})" for a in loop.alerts) or "none"),
+        (
+            "data collected",
+            ", ".join(f"{c.rows} windows → {c.uri}" for c in loop.collections) or "none",
+        ),
+        ("retraining run", loop.pipeline_run.id if loop.pipeline_run else "none"),
+        (
+            "retrained model",
+            f"models:/machine-condition/{loop.version}" if loop.version else "none",
+        ),
+        (
+            "its rollout",
+            f"{loop.rollout.id} {loop.rollout.state}" if loop.rollout is not None else "none",
+        ),
+    ]
+    return rows

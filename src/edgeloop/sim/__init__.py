@@ -99,6 +99,7 @@ and envelope analysis works, as it does on real machines at higher sample rates.
 
 from __future__ import annotations
 
+from edgeloop.sim._field import DataSource, FieldData, FieldModel
 from edgeloop.sim._fleet import TABLE_SCHEMA, simulate_fleet, to_table, write_recordings
 from edgeloop.sim._machines import (
     CONDITIONS,
@@ -117,7 +118,10 @@ __all__ = [
     "TABLE_SCHEMA",
     "BearingGeometry",
     "Condition",
+    "DataSource",
     "Drift",
+    "FieldData",
+    "FieldModel",
     "MachineType",
     "Recording",
     "simulate_fleet",
