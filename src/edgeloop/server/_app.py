@@ -14,12 +14,17 @@ from edgeloop._version import __version__
 from edgeloop.config import Settings, load_settings
 from edgeloop.server import (
     _admin_routes,
+    _alert_routes,
+    _collection_routes,
     _dataset_routes,
     _fleet_routes,
+    _monitor_routes,
+    _monitoring_routes,
     _pipeline_routes,
     _registry_routes,
     _tracking_routes,
 )
+from edgeloop.server._checkin_path import CheckinPath
 from edgeloop.server._errors import install_error_handlers
 from edgeloop.server._middleware import BodyLimit, RequestMetrics
 from edgeloop.workspace import Workspace
@@ -52,7 +57,8 @@ def create_app(
         owned = workspace is None
         app.state.workspace = workspace or Workspace.open(settings)
         try:
-            yield
+            async with _fleet_routes.device_writers(app):
+                yield
         finally:
             if owned:
                 app.state.workspace.close()
@@ -70,6 +76,9 @@ def create_app(
         app.state.workspace = workspace
     registry = CollectorRegistry()
     install_error_handlers(app)
+    # First: devices poll far more often than people call, and routes match in order.
+    app.include_router(_fleet_routes.device_router, prefix=API)
+    app.include_router(_collection_routes.device_router, prefix=API)
     for router in (
         _tracking_routes.router,
         _registry_routes.router,
@@ -77,9 +86,12 @@ def create_app(
         _pipeline_routes.router,
         _admin_routes.router,
         _fleet_routes.router,
+        _collection_routes.router,
+        _monitor_routes.router,
+        _monitoring_routes.router,
+        _alert_routes.router,
     ):
         app.include_router(router, prefix=API, dependencies=[_fleet_routes.no_device_tokens])
-    app.include_router(_fleet_routes.device_router, prefix=API)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -101,6 +113,7 @@ def create_app(
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(CheckinPath)  # innermost: inside the body limit and the metrics
     app.add_middleware(RequestMetrics, registry=registry, prefix=API)
     app.add_middleware(
         BodyLimit, json_limit=settings.max_body_bytes, upload_limit=settings.max_artifact_bytes

@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING
 from edgeloop._lazy import lazy_names
 
 if TYPE_CHECKING:
+    from edgeloop.store._alert_models import Alert, AlertAction, AlertRule
+    from edgeloop.store._alerts import AlertStore
+    from edgeloop.store._collection import CollectionStore
+    from edgeloop.store._collection_models import Collection, CollectionDevice, CollectionUpload
     from edgeloop.store._database import Database
     from edgeloop.store._datasets import DatasetStore
     from edgeloop.store._filter import (
@@ -61,6 +65,15 @@ if TYPE_CHECKING:
         Token,
         TriggerState,
     )
+    from edgeloop.store._monitor_models import (
+        Monitor,
+        MonitorReport,
+        Prediction,
+        PredictionReview,
+    )
+    from edgeloop.store._monitoring import MonitoringStore, WindowRow
+    from edgeloop.store._monitoring_models import MonitoringLayout, MonitoringWindow
+    from edgeloop.store._monitors import MonitorStore, PredictionStore
     from edgeloop.store._pipelines import PipelineStore
     from edgeloop.store._registry import ModelStore
     from edgeloop.store._tokens import TokenStore
@@ -68,9 +81,17 @@ if TYPE_CHECKING:
     from edgeloop.store._triggers import TriggerStore
 
 __all__ = [
+    "Alert",
+    "AlertAction",
+    "AlertRule",
+    "AlertStore",
     "AliasEvent",
     "And",
     "Base",
+    "Collection",
+    "CollectionDevice",
+    "CollectionStore",
+    "CollectionUpload",
     "Comparison",
     "Database",
     "Dataset",
@@ -95,12 +116,21 @@ __all__ = [
     "ModelStore",
     "ModelVersion",
     "ModelVersionFile",
+    "Monitor",
+    "MonitorReport",
+    "MonitorStore",
+    "MonitoringLayout",
+    "MonitoringStore",
+    "MonitoringWindow",
     "Node",
     "Not",
     "Or",
     "OrderBy",
     "PipelineRun",
     "PipelineStore",
+    "Prediction",
+    "PredictionReview",
+    "PredictionStore",
     "QueuedRun",
     "Release",
     "ReleaseStore",
@@ -118,6 +148,7 @@ __all__ = [
     "TriggerState",
     "TriggerStore",
     "UpdateRow",
+    "WindowRow",
     "parse_filter",
     "parse_order_by",
 ]
@@ -125,6 +156,10 @@ __all__ = [
 __getattr__, __dir__ = lazy_names(
     __name__,
     {
+        "._alert_models": ("Alert", "AlertAction", "AlertRule"),
+        "._alerts": ("AlertStore",),
+        "._collection": ("CollectionStore",),
+        "._collection_models": ("Collection", "CollectionDevice", "CollectionUpload"),
         "._database": ("Database",),
         "._datasets": ("DatasetStore",),
         "._fleet": ("DeviceBrief", "DeviceStore", "ReleaseStore", "RolloutStore", "UpdateRow"),
@@ -169,6 +204,10 @@ __getattr__, __dir__ = lazy_names(
             "Token",
             "TriggerState",
         ),
+        "._monitor_models": ("Monitor", "MonitorReport", "Prediction", "PredictionReview"),
+        "._monitors": ("MonitorStore", "PredictionStore"),
+        "._monitoring": ("MonitoringStore", "WindowRow"),
+        "._monitoring_models": ("MonitoringLayout", "MonitoringWindow"),
         "._pipelines": ("PipelineStore",),
         "._registry": ("ModelStore",),
         "._tokens": ("TokenStore",),
