@@ -75,8 +75,8 @@ def monitors_ingest(
     tag: list[str] = typer.Option([], "--tag", help="key=value tags (repeatable)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Sketch a table of features (and ``proba_<label>`` or ``prediction`` columns) against
-    the version's reference and store it as one monitoring window."""
+    """Sketch a table of features (and proba_LABEL or prediction columns) against the
+    version's reference and store it as one monitoring window."""
     ws = _workspace()
     reference = load_reference(ws, model, version)
     table = _read_table(file)
