@@ -151,6 +151,45 @@ def test_a_breach_rolls_every_assigned_device_back_to_its_previous_release(
     assert reconcile_once(ws, now=T0 + 10 * MIN).transitions == []
 
 
+def test_a_wave_never_passes_while_devices_still_updating_could_breach_max_failure(
+    fleet: Fleet,
+) -> None:
+    ws = fleet.ws
+    ro = _rollouts.create_rollout(
+        ws, fleet.new.id, "plant", waves="100", bake=0, min_success="80%", max_failure="5%",
+        now=T0,
+    )  # fmt: skip
+    slow, rest = fleet.devices[0], fleet.devices[1:]
+    fleet.drive(T0 + 1000, devices=rest)  # nine of ten healthy: over the 80 % needed
+    answer = slow.checkin(ws, now=T0 + 1000).assignment
+    assert answer is not None
+    slow.report(ws, ro.id, fleet.new.id, "downloading", now=T0 + 1000)
+    assert reconcile_once(ws, now=T0 + 2000).transitions == []  # its outcome decides the gate
+    gates = _rollouts.get_rollout(ws, ro.id, now=T0 + 2000).gates
+    assert gates is not None and gates["updating"] == 1 and gates["healthy"] == 9
+    assert gates["waiting"] == [
+        "1 device(s) still updating could push the share failed over max 5.0% (0 of 10 failed "
+        "so far)"
+    ]
+    slow.report(ws, ro.id, fleet.new.id, "failed", reason="self-test", now=T0 + 3000)
+    step = reconcile_once(ws, now=T0 + 4000)
+    assert [e.to_state for e in step.transitions] == ["rolled-back"]
+    assert "share failed 10.0% > max 5.0%" in step.transitions[0].reason
+
+
+def test_a_wave_passes_once_the_devices_still_updating_cannot_breach(fleet: Fleet) -> None:
+    ws = fleet.ws
+    _rollouts.create_rollout(
+        ws, fleet.new.id, "plant", waves="100", bake=0, min_success="80%", max_failure="20%",
+        now=T0,
+    )  # fmt: skip
+    fleet.drive(T0 + 1000, devices=fleet.devices[1:])
+    fleet.devices[0].checkin(ws, now=T0 + 1000)  # assigned, not started: one of ten at most
+    step = reconcile_once(ws, now=T0 + 2000)
+    assert [e.to_state for e in step.transitions] == ["completed"]
+    assert step.transitions[0].evidence["updating"] == 1
+
+
 def test_a_breach_pauses_and_resuming_accepts_the_failures_seen(workspace: Workspace) -> None:
     fleet = make_fleet(workspace, n=4)
     ws = fleet.ws

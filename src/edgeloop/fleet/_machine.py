@@ -214,19 +214,24 @@ def evaluate(
 
     ``breach`` lists what is broken (share failed over ``max_failure``, a health threshold
     crossed); ``waiting`` what keeps the wave from passing (bake time, share healthy under
-    ``min_success``, no telemetry yet for a health threshold); ``passed`` is neither.
-    Failures a paused rollout was resumed over are counted but do not breach again.
+    ``min_success``, no telemetry yet for a health threshold, devices still updating that
+    could yet push the share failed over ``max_failure``); ``passed`` is neither. A wave
+    therefore never passes while its failure gate is undecided: a slow device that fails
+    after the healthy share was reached still counts. Failures a paused rollout was resumed
+    over are counted but do not breach again.
     """
     rows = RolloutStore(s).update_rows(rollout.id) if rows is None else rows
     since = max(rollout.wave_started_at or now, rollout.resumed_at or 0)
     counts: dict[str, int] = {}
-    dropped = healthy = failed = failed_new = 0
+    dropped = healthy = failed = failed_new = updating = 0
     for du, seen, enrolled in rows:
         counts[du.state] = counts.get(du.state, 0) + 1
         if du.rollback:
             continue
         if du.state not in FINAL and is_offline(seen, enrolled, now, rollout.offline_timeout_ms):
             dropped += 1
+        elif du.state not in FINAL:
+            updating += 1
         elif du.state == "healthy":
             healthy += 1
         elif du.state in ("failed", "rolled-back"):
@@ -243,6 +248,11 @@ def evaluate(
         breach.append(
             f"share failed {share_failed:.1%} > max {rollout.max_failure:.1%} "
             f"({failed_new} of {devices} devices)"
+        )
+    elif devices and failed_new + updating > rollout.max_failure * devices + _EPS:
+        waiting.append(
+            f"{updating} device(s) still updating could push the share failed over max "
+            f"{rollout.max_failure:.1%} ({failed_new} of {devices} failed so far)"
         )
     health: dict[str, Any] = {}
     for rule in rollout.health:
@@ -274,6 +284,7 @@ def evaluate(
         "healthy": healthy,
         "failed": failed,
         "failed_since_resume": failed_new,
+        "updating": updating,
         "share_healthy": round(share_healthy, 6),
         "share_failed": round(share_failed, 6),
         "min_success": rollout.min_success,
