@@ -25,7 +25,8 @@ The release-dependent modes (all but ``offline``) apply to every release unless
 To keep 5,000 devices cheap, verification and files are shared in-process: every device
 downloads the manifest and signature, but a manifest (with its signature) is verified once,
 a file is fetched over HTTP and hash-checked once per URL and SHA-256 (the other devices
-count the bytes as theirs), and the self-test runs once per release.
+count the bytes as theirs), and the self-test runs once per release (the update flow is
+:mod:`edgeloop.fleet._sim_update`).
 
 >>> stats = run_fleet("http://127.0.0.1:8080", devices=200, faulty=0.03,
 ...                   enrollment_token="ele_…", duration_s=60)  # doctest: +SKIP
@@ -50,31 +51,22 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edgeloop.errors import ValidationFailed
+from edgeloop.fleet._sim_collect import SampleSource, answer_collection
 from edgeloop.fleet._sim_device import (
     _LATENCY_SHAPE,
-    _MAX_BUNDLE_BYTES,
-    _MAX_MANIFEST_BYTES,
     API_PREFIX,
     FAILURE_MODES,
     LATENCY_EDGES,
     FailureMode,
     FleetStats,
     SimulatedDevice,
-    _Failed,
-    _flipped,
     _p95,
     _percentiles,
     _Transient,
 )
-from edgeloop.fleet.bundle import (
-    BundleRejected,
-    check_compatible,
-    delta,
-    load_public_key,
-    run_self_test,
-    verify_file,
-    verify_manifest,
-)
+from edgeloop.fleet._sim_sketches import DataSource, SimSketches, device_tags
+from edgeloop.fleet._sim_update import Shared, run_update
+from edgeloop.fleet.bundle import load_public_key
 
 __all__ = [
     "FAILURE_MODES",
@@ -86,41 +78,6 @@ __all__ = [
 ]
 
 
-class _Shared:
-    """Verification results and file bytes shared by the devices of one process."""
-
-    def __init__(self) -> None:
-        self.manifests: dict[str, dict[str, Any] | BundleRejected] = {}
-        self.files: dict[tuple[str, str], bytes] = {}
-        self.locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self.self_tests: dict[str, BundleRejected | None] = {}
-
-    def verify(self, data: bytes, signature: bytes, key: Ed25519PublicKey) -> dict[str, Any]:
-        cache_key = hashlib.sha256(data + b"\x00" + signature).hexdigest()
-        if cache_key not in self.manifests:
-            try:
-                self.manifests[cache_key] = verify_manifest(data, signature, key)
-            except BundleRejected as exc:
-                self.manifests[cache_key] = exc
-        found = self.manifests[cache_key]
-        if isinstance(found, BundleRejected):
-            raise found
-        return found
-
-    def self_test(
-        self, digest: str, manifest: Mapping[str, Any], files: Mapping[str, bytes]
-    ) -> None:
-        if digest not in self.self_tests:
-            try:
-                run_self_test(manifest, files)
-                self.self_tests[digest] = None
-            except BundleRejected as exc:
-                self.self_tests[digest] = exc
-        found = self.self_tests[digest]
-        if found is not None:
-            raise found
-
-
 class DeviceFleet:
     """``devices`` simulated devices talking to the server at ``server_url``.
 
@@ -128,6 +85,12 @@ class DeviceFleet:
     ``failure_modes`` in turn; ``poll_interval`` (seconds) replaces the server's, 0 checks in
     as fast as ``concurrency`` (the most requests in flight) allows; ``faulty_when`` limits
     the release-dependent failure modes to the releases whose manifest it accepts.
+    ``collect_share`` of the devices (chosen from the seed) opt in to data collection and
+    answer collection requests with the rows ``sample_source(device_id, tags, n, now_ms)``
+    gives (see :mod:`edgeloop.fleet._sim_collect`).
+    With ``data_source(device_id, tags, n, now_ms) -> (features, proba)``, a device running a
+    release with a monitoring reference sketches each window's inferences on it and sends the
+    sketch with its telemetry (see :mod:`edgeloop.fleet._sim_sketches`).
 
     >>> fleet = DeviceFleet("http://127.0.0.1:8080", devices=100, faulty=0.05, seed=1)
     >>> await fleet.enroll_all("ele_…"); await fleet.run(30.0)  # doctest: +SKIP
@@ -157,6 +120,9 @@ class DeviceFleet:
         firmware: str = "1.4.2",
         timeout: float = 30.0,
         trace: bool = False,
+        sample_source: SampleSource | None = None,
+        data_source: DataSource | None = None,
+        collect_share: float = 0.0,
     ) -> None:
         parts = urlsplit(server_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -174,6 +140,12 @@ class DeviceFleet:
             raise ValidationFailed("poll_interval must be >= 0 seconds")
         if concurrency < 1:
             raise ValidationFailed("concurrency must be >= 1")
+        if not 0.0 <= collect_share <= 1.0:
+            raise ValidationFailed(
+                f"collect_share must be a share between 0 and 1, got {collect_share}"
+            )
+        self.sample_source = sample_source
+        self.sketches = SimSketches(data_source)
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.seed = seed
         self.poll_interval = poll_interval
@@ -215,7 +187,13 @@ class DeviceFleet:
                     failure=modes.get(i),
                 )
             )
-        self._shared = _Shared()
+        n_collect = round(devices * collect_share)
+        for index in random.Random(f"collect:{seed}").sample(range(devices), n_collect):
+            self.devices[index].collect = True  # opts in to data collection at enrollment
+        self._shared = Shared()
+        # (rollout, release, rollback) -> device id -> when (time.time()) the device first
+        # found that assignment in a check-in answer; kept across reset_stats
+        self.first_seen: dict[tuple[str, str, bool], dict[str, float]] = {}
         self._client: httpx.AsyncClient | None = None
         self._limit: asyncio.Semaphore | None = None
         self._stop: asyncio.Event | None = None
@@ -231,6 +209,7 @@ class DeviceFleet:
         self.reported: Counter[str] = Counter()
         self.failure_reasons: Counter[str] = Counter()
         self.telemetry_windows = 0
+        self.samples_uploaded = 0
         self.bytes_downloaded = self.bytes_saved = self.bytes_fetched = 0
         self._started = time.perf_counter()
 
@@ -364,6 +343,8 @@ class DeviceFleet:
         }
         if enrollment_token:
             body["enrollment_token"] = enrollment_token
+        if dev.collect:
+            body["data_collection"] = True
         response = await self._send("enroll", "POST", f"{API_PREFIX}/devices/enroll", body=body)
         if response.status_code not in (200, 201):
             dev.status = f"refused:{response.status_code}"
@@ -519,6 +500,14 @@ class DeviceFleet:
                 self.failure_reasons[str(update.get("reason", ""))] += 1
                 dev.failures.append(str(update.get("reason", "")))
         answer: dict[str, Any] = response.json()
+        assignment = answer.get("assignment")
+        if isinstance(assignment, dict):
+            key = (
+                str(assignment.get("rollout")),
+                str(assignment.get("release")),
+                bool(assignment.get("rollback")),
+            )
+            self.first_seen.setdefault(key, {}).setdefault(dev.id, time.time())
         if self.poll_interval is None:
             self._poll_settings(answer)
         return answer
@@ -539,163 +528,15 @@ class DeviceFleet:
             )
             and (assignment["rollout"], assignment["release"]) not in dev.done
         ):
-            await self._update(dev, assignment)
+            await run_update(self, dev, assignment)
             if dev.down_until <= asyncio.get_running_loop().time():
                 while dev.pending:  # report the outcome at once, as the agent does
                     await self._checkin(dev, dev.pending[0])
                     dev.pending.pop(0)
+        if dev.collect:
+            await answer_collection(self, dev, answer)
         if self.telemetry:
             await self._send_telemetry(dev)
-
-    # ---- one update -------------------------------------------------------------------------
-
-    def _applies(
-        self, dev: SimulatedDevice, mode: FailureMode, manifest: Mapping[str, Any]
-    ) -> bool:
-        return dev.failure == mode and (self.faulty_when is None or self.faulty_when(manifest))
-
-    async def _get(self, dev: SimulatedDevice, kind: str, url: str, limit: int) -> bytes:
-        response = await self._device_call(dev, kind, "GET", url)
-        if response.status_code in (403, 404):
-            raise _Failed("unavailable", f"the server no longer serves {url}")
-        if response.status_code >= 400:
-            raise _Transient(f"{url} answered {response.status_code}")
-        if len(response.content) > limit:
-            raise _Failed("size", f"{url} is over {limit} bytes")
-        return response.content
-
-    async def _file(
-        self, dev: SimulatedDevice, manifest: Mapping[str, Any], files_url: str, path: str
-    ) -> bytes:
-        entry = manifest["files"][path]
-        url = files_url.rstrip("/") + "/" + "/".join(quote(p, safe="") for p in path.split("/"))
-        key = (url, str(entry["sha256"]))
-        lock = self._shared.locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            if key not in self._shared.files:
-                data = await self._get(dev, "file", url, int(entry["size"]) + 1)
-                self.bytes_fetched += len(data)
-                verify_file(manifest, path, data)  # raises on a bad download: not cached
-                self._shared.files[key] = data
-        return self._shared.files[key]
-
-    async def _update(self, dev: SimulatedDevice, a: Mapping[str, Any]) -> None:
-        rollout, release, rollback = str(a["rollout"]), str(a["release"]), bool(a.get("rollback"))
-        sent = {"downloaded": 0, "saved": 0}
-
-        def body(state: str, reason: str = "") -> dict[str, Any]:
-            return {
-                "rollout": rollout,
-                "release": release,
-                "state": state,
-                "reason": reason,
-                "bytes_downloaded": sent["downloaded"],
-                "bytes_saved": sent["saved"],
-            }
-
-        async def progress(state: str) -> None:
-            await self._checkin(dev, body(state))
-
-        try:
-            await progress("downloading")
-            manifest_bytes = await self._get(
-                dev, "manifest", str(a["manifest_url"]), _MAX_MANIFEST_BYTES
-            )
-            signature = await self._get(dev, "signature", str(a["signature_url"]), 1024)
-            if self.fleet_public_key is None:
-                raise _Failed("signature", "the device holds no fleet public key")
-            manifest = self._shared.verify(manifest_bytes, signature, self.fleet_public_key)
-            if manifest["release"] != release:
-                raise _Failed("release", f"the manifest is for {manifest['release']}")
-            limit = _MAX_BUNDLE_BYTES
-            if isinstance(a.get("max_bundle_bytes"), int):
-                limit = min(limit, int(a["max_bundle_bytes"]))
-            check_compatible(
-                manifest,
-                target=dev.target,
-                current_version=dev.model_version,
-                rollback=rollback,
-                max_bytes=limit,
-            )
-            digest = hashlib.sha256(manifest_bytes).hexdigest()
-            total = sum(int(e["size"]) for e in manifest["files"].values())
-            idle = dev.idle_slot()
-            if dev.manifest_digest == digest:  # already runs this very bundle
-                sent["saved"] = total
-                dev.pending.append(body("healthy"))
-                dev.done.add((rollout, release))
-                await progress("downloaded")
-                self.bytes_saved += total
-                return
-            held = dev.slots.get(idle)
-            write = held is None or held.get("bundle_digest") != digest
-            if not write:  # the idle slot holds this bundle (a rollback): nothing to fetch
-                sent["saved"] = total
-            else:
-                plan = delta(dev.manifest, manifest)
-                sent["saved"] = plan.bytes_saved
-                for path in plan.fetch:
-                    data = await self._file(dev, manifest, str(a["files_url"]), path)
-                    if self._applies(dev, "corrupt-download", manifest):
-                        verify_file(manifest, path, _flipped(data, dev.rng))  # reason hash
-                sent["downloaded"] = total - plan.bytes_saved
-            await progress("downloaded")
-            if write:
-                await progress("installing")
-            self.bytes_downloaded += sent["downloaded"]
-            self.bytes_saved += sent["saved"]
-            if self._applies(dev, "crash-install", manifest):
-                dev.done.add((rollout, release))
-                dev.pending.extend([body("failed", "crash"), body("rolled-back", "crash")])
-                restart = self.restart_s if self.restart_s is not None else 2 * self.interval()
-                dev.down_until = asyncio.get_running_loop().time() + restart
-                return
-            if write:  # the agent reports verifying once it has written the slot
-                await progress("verifying")
-            if self._applies(dev, "self-test", manifest):
-                raise _Failed("self-test-switched", "the model fails its self-test here")
-            files = self._bundle_files(manifest)
-            if files is not None:
-                self._shared.self_test(digest, manifest, files)
-        except BundleRejected as exc:
-            dev.done.add((rollout, release))
-            dev.pending.append(body("failed", exc.reason))
-            return
-        except _Failed as exc:
-            dev.done.add((rollout, release))
-            if exc.reason == "self-test-switched":  # failed on trial: switched back
-                dev.pending.extend([body("failed", "self-test"), body("rolled-back", "self-test")])
-            else:
-                dev.pending.append(body("failed", exc.reason))
-            return
-        self._commit(dev, manifest, digest, release, rollback)
-        dev.done.add((rollout, release))
-        dev.pending.append(body("healthy"))
-
-    def _bundle_files(self, manifest: Mapping[str, Any]) -> dict[str, bytes] | None:
-        """The release's files from the shared cache, looked up by hash (for the self-test);
-        None if one was never fetched in this process."""
-        by_hash = {sha: data for (_, sha), data in self._shared.files.items()}
-        wanted = {path: str(entry["sha256"]) for path, entry in manifest["files"].items()}
-        if not all(sha in by_hash for sha in wanted.values()):
-            return None
-        return {path: by_hash[sha] for path, sha in wanted.items()}
-
-    def _commit(
-        self,
-        dev: SimulatedDevice,
-        manifest: dict[str, Any],
-        digest: str,
-        release: str,
-        rollback: bool,
-    ) -> None:
-        slot = dev.idle_slot()
-        dev.slots[slot] = {"release": release, "bundle_digest": digest}
-        dev.active = slot
-        dev.release, dev.manifest, dev.manifest_digest = release, manifest, digest
-        dev.model_version = int(manifest["model_version"])
-        dev.bad_release = release if self._applies(dev, "inference", manifest) else None
-        dev.window_start_ms = int(time.time() * 1000)  # a window belongs to one release
 
     # ---- telemetry --------------------------------------------------------------------------
 
@@ -724,7 +565,9 @@ class DeviceFleet:
             "latency_ms": {"edges": list(LATENCY_EDGES), "counts": counts},
             "latency_p95_ms": _p95(counts),
             "dropped_windows": 0,
-            "sketches": None,
+            "sketches": self.sketches.window(
+                dev.id, device_tags(dev.target, dev.attributes), count, now
+            ),
         }
         response = await self._device_call(
             dev, "telemetry", "POST", f"{API_PREFIX}/device/telemetry", report

@@ -23,12 +23,14 @@ from edgeloop.errors import ValidationFailed
 
 __all__ = [
     "MAGIC",
+    "MAX_BODY_BYTES",
     "Reader",
     "Writer",
     "as_float_array",
     "check_type",
     "decode_float",
     "encode_float",
+    "inflate",
     "pack",
     "parse_dict",
     "unpack",
@@ -39,6 +41,9 @@ FORMAT_VERSION = 1
 _HEADER = struct.Struct("<4sBB")
 _INT_DTYPES = ("<u1", "<u2", "<u4", "<u8", "<i1", "<i2", "<i4", "<i8")
 _T = TypeVar("_T")
+MAX_BODY_BYTES = 64 << 20
+"""The most a sketch's body may inflate to when the caller gives no tighter limit: a few
+compressed bytes never make the reader allocate more (a zip bomb is refused)."""
 
 
 def encode_float(x: float) -> float | str:
@@ -194,8 +199,31 @@ def pack(type_code: int, body: bytes) -> bytes:
     return _HEADER.pack(MAGIC, FORMAT_VERSION, type_code) + zlib.compress(body, 6)
 
 
-def unpack(data: bytes, type_code: int, kind: str) -> Reader:
-    """A reader over the body of ``data``, checking the header names ``type_code``."""
+def inflate(data: bytes, max_bytes: int, kind: str) -> bytes:
+    """The zlib stream ``data`` inflated, refusing (:class:`ValidationFailed`) a stream that
+    inflates to more than ``max_bytes`` — without producing more than ``max_bytes + 1`` bytes,
+    whatever the stream says — one that is truncated, and bytes left over after its end."""
+    d = zlib.decompressobj()
+    try:
+        body = d.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise ValidationFailed(f"{kind} bytes are corrupt: {exc}") from exc
+    if len(body) > max_bytes:
+        raise ValidationFailed(
+            f"{kind} bytes inflate to more than {max_bytes} bytes, the most allowed"
+        )
+    if not d.eof:
+        raise ValidationFailed(f"{kind} bytes are corrupt: the compressed stream is truncated")
+    if d.unused_data:
+        raise ValidationFailed(
+            f"{kind} bytes have {len(d.unused_data)} bytes left over after the compressed stream"
+        )
+    return body
+
+
+def unpack(data: bytes, type_code: int, kind: str, *, max_bytes: int = MAX_BODY_BYTES) -> Reader:
+    """A reader over the body of ``data``, checking the header names ``type_code`` and that
+    the body inflates to at most ``max_bytes`` (see :func:`inflate`)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ValidationFailed(f"{kind}.from_bytes needs bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -208,8 +236,4 @@ def unpack(data: bytes, type_code: int, kind: str) -> Reader:
         raise ValidationFailed(f"{kind} bytes have format version {version}, expected 1")
     if code != type_code:
         raise ValidationFailed(f"bytes hold sketch type {code}, not {kind} ({type_code})")
-    try:
-        body = zlib.decompress(data[_HEADER.size :])
-    except zlib.error as exc:
-        raise ValidationFailed(f"{kind} bytes are corrupt: {exc}") from exc
-    return Reader(body)
+    return Reader(inflate(data[_HEADER.size :], max_bytes, kind))

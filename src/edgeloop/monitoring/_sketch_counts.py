@@ -419,8 +419,11 @@ class PredictionSketch:
 
     @classmethod
     def _read(cls, r: Reader) -> PredictionSketch:
-        out = cls(r.u64())
-        out._load(r.ints(), r.floats())
+        n, counts, sums = r.u64(), r.ints(), r.floats()
+        if counts.size != n or sums.size != n:  # before allocating n classes
+            raise ValidationFailed(f"prediction sketch needs {n} counts and sums")
+        out = cls(n)
+        out._load(counts, sums)
         return out
 
     def to_bytes(self) -> bytes:

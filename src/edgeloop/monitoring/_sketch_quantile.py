@@ -130,6 +130,13 @@ class _Store:
         first, gaps, counts = r.i64(), r.ints(), r.ints()
         if counts.size != gaps.size + (1 if counts.size else 0) or (gaps.size and gaps.min() < 1):
             raise ValidationFailed("quantile sketch bytes hold an inconsistent bucket list")
+        # the buckets are stored densely: refuse a span over max_buckets before allocating it
+        if gaps.size and (
+            int(gaps.max()) >= self.max_buckets or int(gaps.sum()) >= self.max_buckets
+        ):
+            raise ValidationFailed(
+                f"quantile sketch store spans more than max_buckets {self.max_buckets} buckets"
+            )
         pos = np.concatenate(([0], np.cumsum(gaps))) if counts.size else _EMPTY
         dense = np.zeros(int(pos[-1]) + 1 if counts.size else 0, dtype=np.int64)
         dense[pos] = counts
@@ -404,8 +411,14 @@ class QuantileSketch:
         self._neg.write(w)
 
     @classmethod
-    def _read(cls, r: Reader) -> QuantileSketch:
+    def _read(cls, r: Reader, max_buckets_limit: int | None = None) -> QuantileSketch:
+        """Read a sketch; with ``max_buckets_limit``, refuse a larger ``max_buckets`` before
+        allocating anything for its buckets."""
         alpha, max_buckets, zero = r.f64(), r.u64(), r.u64()
+        if max_buckets_limit is not None and max_buckets > max_buckets_limit:
+            raise ValidationFailed(
+                f"max_buckets is {max_buckets}; at most {max_buckets_limit}",
+            )
         out = cls(alpha, max_buckets)
         out._zero = zero
         out._pos.read(r)

@@ -238,8 +238,9 @@ class FeatureSketch:
         self.sketch._write(w)
 
     @classmethod
-    def _read(cls, r: Reader) -> FeatureSketch:
-        return cls.from_parts(NumericSummary._read(r), Histogram._read(r), QuantileSketch._read(r))
+    def _read(cls, r: Reader, max_buckets_limit: int | None = None) -> FeatureSketch:
+        summary, histogram = NumericSummary._read(r), Histogram._read(r)
+        return cls.from_parts(summary, histogram, QuantileSketch._read(r, max_buckets_limit))
 
     def to_bytes(self) -> bytes:
         """Compact binary form of the three parts."""
