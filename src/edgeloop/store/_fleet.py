@@ -22,6 +22,7 @@ from edgeloop.store._models import (
     Rollout,
     RolloutEvent,
 )
+from edgeloop.store._rows import insert_once
 
 __all__ = [
     "CheckinState",
@@ -273,22 +274,15 @@ class DeviceStore:
 
     def add_telemetry(self, row: DeviceTelemetry) -> bool:
         """Store a telemetry window; False if this device already sent that window."""
-        exists = self.s.scalar(
+        return insert_once(
+            self.s,
+            row,
             select(DeviceTelemetry.id).where(
                 DeviceTelemetry.device_id == row.device_id,
                 DeviceTelemetry.window_start == row.window_start,
                 DeviceTelemetry.window_end == row.window_end,
-            )
+            ),
         )
-        if exists is not None:
-            return False
-        try:
-            with self.s.begin_nested():
-                self.s.add(row)
-                self.s.flush()
-        except sa_exc.IntegrityError:  # the same window, sent twice at once
-            return False
-        return True
 
 
 class ReleaseStore:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from edgeloop.store._models import Model, ModelVersion, ModelVersionFile
 from edgeloop.store._monitoring_models import MonitoringLayout, MonitoringWindow
+from edgeloop.store._rows import insert_once
 
 __all__ = ["MonitoringStore", "WindowRow"]
 
@@ -72,23 +73,16 @@ class MonitoringStore:
 
     def add_window(self, row: MonitoringWindow) -> bool:
         """Store a window; False if this source already sent this window of this version."""
-        exists = self.s.scalar(
+        return insert_once(
+            self.s,
+            row,
             select(MonitoringWindow.id).where(
                 MonitoringWindow.model == row.model,
                 MonitoringWindow.model_version == row.model_version,
                 MonitoringWindow.source == row.source,
                 MonitoringWindow.window_start == row.window_start,
-            )
+            ),
         )
-        if exists is not None:
-            return False
-        try:
-            with self.s.begin_nested():
-                self.s.add(row)
-                self.s.flush()
-        except sa_exc.IntegrityError:  # the same window, sent twice at once
-            return False
-        return True
 
     def windows(
         self,
