@@ -212,3 +212,37 @@ def test_the_assignment_query_uses_the_device_state_index(workspace: Workspace) 
         plan = s.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
     details = " ".join(str(row[-1]) for row in plan)
     assert "ix_device_updates_device_state" in details, details
+
+
+def test_sqlite_checkin_writers_queue_on_a_file_lock_the_processes_share(
+    workspace: Workspace,
+) -> None:
+    import fcntl
+    import os
+    import threading
+
+    if workspace.db.dialect != "sqlite":
+        pytest.skip("the file lock is for SQLite's single writer")
+    path = _checkin.writers_lock_path(workspace.db.url)
+    assert path is not None and path.parent.is_dir()
+    assert _checkin.writers_lock_path("sqlite:///:memory:") is None
+    assert _checkin.writers_lock_path("postgresql+psycopg://u@h/db") is None
+    dev = enrolled(workspace, FakeDevice("pump-0001"), now=T0)
+    dev.checkin(workspace, now=T0 + 1_000)  # creates the lock file
+    done = threading.Event()
+
+    def write() -> None:  # an update report: a write transaction
+        dev.checkin(workspace, {"rollout": "ro_x", "release": "r", "state": "healthy"}, now=T0)
+        done.set()
+
+    other = os.open(path, os.O_RDWR)  # another process's writer: its own open file
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        thread = threading.Thread(target=write)
+        thread.start()
+        assert not done.wait(0.2)  # queued behind the other writer
+        fcntl.flock(other, fcntl.LOCK_UN)
+        thread.join(10)
+        assert done.is_set()
+    finally:
+        os.close(other)

@@ -149,19 +149,34 @@ def test_delta_and_rollback_to_the_idle_slot(fake: FakeFleet) -> None:
             fake.assign(dev.id, release, rollout=rollout, rollback=rollback)
         await fleet.run(10.0, until=_settled(fleet, rollout, release))
 
-    async def scenario() -> None:
+    async def scenario() -> tuple[float, float]:
         await fleet.enroll_all(TOKEN)
         await step("ro_1", "rel_1")
         fleet.reset_stats()
         await step("ro_2", "rel_2")
         assert fleet.stats().bytes_saved == 20 * len(extra["labels.txt"])
         fleet.reset_stats()
+        before = time.time()
         await step("ro_2", "rel_1", rollback=True)
+        return before, time.time()
 
-    asyncio.run(scenario())
+    before, after = asyncio.run(scenario())
     stats = fleet.stats()
     assert stats.releases == {"rel_1": 20}
     assert stats.bytes_downloaded == 0  # the previous release was still in the idle slot
+    # the rollback flow: manifest and signature, no file, each state reported
+    assert stats.requests.get("file", 0) == 0
+    assert stats.requests["manifest"] == stats.requests["signature"] == 20
+    # every device recorded when it first found each assignment in a check-in answer
+    assert set(fleet.first_seen) == {
+        ("ro_1", "rel_1", False),
+        ("ro_2", "rel_2", False),
+        ("ro_2", "rel_1", True),
+    }
+    seen = fleet.first_seen[("ro_2", "rel_1", True)]
+    assert set(seen) == {d.id for d in fleet.devices}
+    assert all(before <= t <= after for t in seen.values())
+    assert all(t <= before for t in fleet.first_seen[("ro_2", "rel_2", False)].values())
     assert all(
         fake.states(d.id, "ro_2")[-3:] == ["downloading", "downloaded", "healthy"]
         for d in fleet.devices
@@ -263,7 +278,7 @@ def test_canary_rolled_back_then_good_release_completes(
     async def scenario() -> dict[str, str]:
         assert await fleet.enroll_all(token) == {"accepted": 60}
         _groups.create_group(ws, "sim", members=[d.id for d in fleet.devices])
-        states = {}
+        states: dict[str, str] = {}
         base = rollout(rel[v1])
         await fleet.run(30.0, until=ended(base))
         states["base"] = _rollouts.get_rollout(ws, base).state

@@ -23,10 +23,12 @@ several stateless server replicas may write in any order. Without one, a heartbe
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -46,6 +48,11 @@ from edgeloop.fleet._releases import MAX_BUNDLE_BYTES
 from edgeloop.store import Database, Device, DeviceStore, DeviceUpdate, RolloutStore
 from edgeloop.workspace import Workspace, now_ms
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: writers in other processes meet on SQLite's busy timeout
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "API_PREFIX",
     "LAST_SEEN_FLUSH_S",
@@ -53,6 +60,7 @@ __all__ = [
     "assignment_for",
     "checkin",
     "heartbeat",
+    "writers_lock_path",
 ]
 
 API_PREFIX = "/api/v1"
@@ -61,25 +69,67 @@ LAST_SEEN_FLUSH_S = 1.0
 _RANK: dict[str, int] = {state: i for i, state in enumerate(UPDATE_STATES)}
 _DELIVER_FORWARD = ("running", "awaiting-approval", "completed")
 _log = logging.getLogger("edgeloop.fleet")
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Database, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITERS: weakref.WeakKeyDictionary[Database, _Writers] = weakref.WeakKeyDictionary()
+
+
+def writers_lock_path(url: str) -> Path | None:
+    """The file beside a SQLite database on which the check-in writers of all server
+    processes queue (None for an in-memory database)."""
+    path = url.split("///", 1)[-1].split("?", 1)[0] if url.startswith("sqlite") else ""
+    return Path(f"{path}-writers.lock") if path and path != ":memory:" else None
+
+
+class _Writers:
+    """The check-in writers of one process on one SQLite database: a thread lock, then an
+    exclusive ``flock`` on :func:`writers_lock_path`, which the other processes share."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self.path is None or fcntl is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+            weakref.finalize(self, os.close, self._fd)
+        return self._fd
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self.lock:
+            fd = self._file()
+            if fd is None or fcntl is None:
+                yield
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without the GIL
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 @contextmanager
 def _write(ws: Workspace) -> Iterator[Session]:
-    """``ws.db.write()``; on SQLite the process's check-in writers first queue on a lock.
+    """``ws.db.write()``; on SQLite the check-in writers first queue on a lock.
 
     SQLite has one writer at a time, and a writer that finds the lock taken polls for it,
     sleeping up to 100 ms between tries, so under a stream of check-ins some wait for
-    seconds. Queued on a lock, each starts as soon as the previous one commits. (Writers in
-    other processes still meet on SQLite's busy timeout.)"""
+    seconds and the server's CPUs idle meanwhile. Queued on a lock, each starts as soon as
+    the previous one commits: a thread lock within the process, then a file lock
+    (``flock``) that the server's other worker processes share. (Other writers, such as the
+    reconciler, still meet the check-ins on SQLite's busy timeout.)"""
     if ws.db.dialect != "sqlite":
         with ws.db.write() as s:
             yield s
         return
-    lock = _WRITE_LOCKS.get(ws.db)
-    if lock is None:
-        lock = _WRITE_LOCKS.setdefault(ws.db, threading.Lock())
-    with lock, ws.db.write() as s:
+    writers = _WRITERS.get(ws.db)
+    if writers is None:
+        writers = _WRITERS.setdefault(ws.db, _Writers(writers_lock_path(ws.db.url)))
+    with writers.held(), ws.db.write() as s:
         yield s
 
 

@@ -9,9 +9,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-import httpx
-
 from edgeloop.fleet._sim_device import API_PREFIX, SimulatedDevice, _Transient
+from edgeloop.fleet._sim_http import SimResponse
 
 __all__ = ["SampleSource", "answer_collection", "sample_tags"]
 
@@ -26,7 +25,7 @@ class _Fleet(Protocol):
 
     def _device_call(
         self, dev: SimulatedDevice, kind: str, method: str, path: str, body: Any = None
-    ) -> Awaitable[httpx.Response]: ...
+    ) -> Awaitable[SimResponse]: ...
 
 
 def sample_tags(dev: SimulatedDevice) -> dict[str, str]:

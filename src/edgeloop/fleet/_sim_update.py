@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import quote
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edgeloop.fleet._sim_device import (
@@ -31,6 +30,7 @@ from edgeloop.fleet._sim_device import (
     _flipped,
     _Transient,
 )
+from edgeloop.fleet._sim_http import SimResponse
 from edgeloop.fleet._sim_sketches import SimSketches
 from edgeloop.fleet.bundle import (
     BundleRejected,
@@ -95,7 +95,7 @@ class _Fleet(Protocol):
 
     def _device_call(
         self, dev: SimulatedDevice, kind: str, method: str, path: str, body: Any = None
-    ) -> Awaitable[httpx.Response]: ...
+    ) -> Awaitable[SimResponse]: ...
 
     def _checkin(
         self, dev: SimulatedDevice, update: Mapping[str, Any] | None

@@ -26,7 +26,9 @@ To keep 5,000 devices cheap, verification and files are shared in-process: every
 downloads the manifest and signature, but a manifest (with its signature) is verified once,
 a file is fetched over HTTP and hash-checked once per URL and SHA-256 (the other devices
 count the bytes as theirs), and the self-test runs once per release (the update flow is
-:mod:`edgeloop.fleet._sim_update`).
+:mod:`edgeloop.fleet._sim_update`); requests go over a lean keep-alive HTTP/1.1 client
+(:mod:`edgeloop.fleet._sim_http`, about 0.3 ms of CPU per request). ``first_seen`` records
+when each device first found each assignment in a check-in answer (a rollback's reach).
 
 >>> stats = run_fleet("http://127.0.0.1:8080", devices=200, faulty=0.03,
 ...                   enrollment_token="ele_…", duration_s=60)  # doctest: +SKIP
@@ -47,7 +49,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edgeloop.errors import ValidationFailed
@@ -64,6 +65,7 @@ from edgeloop.fleet._sim_device import (
     _percentiles,
     _Transient,
 )
+from edgeloop.fleet._sim_http import HttpError, SimHttp, SimResponse
 from edgeloop.fleet._sim_sketches import DataSource, SimSketches, device_tags
 from edgeloop.fleet._sim_update import Shared, run_update
 from edgeloop.fleet.bundle import load_public_key
@@ -194,7 +196,7 @@ class DeviceFleet:
         # (rollout, release, rollback) -> device id -> when (time.time()) the device first
         # found that assignment in a check-in answer; kept across reset_stats
         self.first_seen: dict[tuple[str, str, bool], dict[str, float]] = {}
-        self._client: httpx.AsyncClient | None = None
+        self._client: SimHttp | None = None
         self._limit: asyncio.Semaphore | None = None
         self._stop: asyncio.Event | None = None
         self.reset_stats()
@@ -244,7 +246,7 @@ class DeviceFleet:
 
     # ---- HTTP -------------------------------------------------------------------------------
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> SimHttp:
         if self._client is None:
             raise RuntimeError("the fleet has no open HTTP client (use enroll_all or run)")
         return self._client
@@ -255,13 +257,7 @@ class DeviceFleet:
         # asyncio primitives belong to one event loop: made afresh for each run
         self._limit = asyncio.Semaphore(self.concurrency)
         self._shared.locks.clear()
-        self._client = httpx.AsyncClient(
-            base_url=self.origin,
-            timeout=self.timeout,
-            limits=httpx.Limits(
-                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-            ),
-        )
+        self._client = SimHttp(self.origin, connections=self.concurrency, timeout=self.timeout)
         return True
 
     async def _close(self) -> None:
@@ -277,17 +273,18 @@ class DeviceFleet:
         *,
         token: str = "",
         body: Mapping[str, Any] | None = None,
-    ) -> httpx.Response:
+    ) -> SimResponse:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         assert self._limit is not None
         async with self._limit:
             start = time.perf_counter()
             try:
                 response = await self._http().request(
-                    method, path, json=dict(body) if body is not None else None, headers=headers
+                    method, path, body=dict(body) if body is not None else None, headers=headers
                 )
-            except httpx.HTTPError as exc:
-                self.errors[f"{kind}:{type(exc).__name__}"] += 1
+            except HttpError as exc:
+                cause = exc.__cause__ if exc.__cause__ is not None else exc
+                self.errors[f"{kind}:{type(cause).__name__}"] += 1
                 raise _Transient(str(exc)) from exc
             elapsed = (time.perf_counter() - start) * 1000.0
         self.requests[kind] += 1
@@ -300,7 +297,7 @@ class DeviceFleet:
 
     async def _device_call(
         self, dev: SimulatedDevice, kind: str, method: str, path: str, body: Any = None
-    ) -> httpx.Response:
+    ) -> SimResponse:
         """A ``/device/...`` call; a refused token is collected again once (it rotates)."""
         response = await self._send(kind, method, path, token=dev.token, body=body)
         if response.status_code == 401 and await self._collect_token(dev):
