@@ -5,58 +5,27 @@ and the close makes a new dataset version with exactly those rows, parent set.""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from edgeloop import datasets, fleet
 from edgeloop.config import Settings
 from edgeloop.fleet import DeviceFleet, _devices
-from edgeloop.server import create_app
 from edgeloop.workspace import Workspace
 from tests.fleet._collect import add_windows, rows
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.fleet._live import served
 
 
 @pytest.fixture
-def served(make_settings: Callable[..., Settings]) -> Iterator[tuple[str, Workspace]]:
-    settings = make_settings()
-    ws = Workspace.open(settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, workspace=ws, auth=False),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", ws
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        ws.close()
+def live(make_settings: Callable[..., Settings]) -> Iterator[tuple[str, Workspace]]:
+    with served(make_settings(), reconcile_every=None) as pair:
+        yield pair
 
 
-def test_a_simulated_fleet_answers_a_collection(served: tuple[str, Workspace]) -> None:
-    url, ws = served
+def test_a_simulated_fleet_answers_a_collection(live: tuple[str, Workspace]) -> None:
+    url, ws = live
     parent = add_windows(ws)
     _, token = _devices.create_enrollment_token(ws, "sim")
     asked: list[tuple[str, dict[str, str], int]] = []

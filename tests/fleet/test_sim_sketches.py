@@ -5,15 +5,12 @@ and send the sketches with their telemetry; the server stores them as monitoring
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
-import uvicorn
 
 from edgeloop import registry
 from edgeloop.config import Settings
@@ -25,6 +22,7 @@ from edgeloop.store import DeviceTelemetry
 from edgeloop.workspace import Workspace
 from tests.agent._fake_server import LABELS, N_FEATURES
 from tests.fleet._fleet import register_version
+from tests.fleet._live import served
 
 RNG = np.random.default_rng(11)
 REFERENCE = build_reference(
@@ -36,43 +34,11 @@ REFERENCE = build_reference(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(make_settings: Callable[..., Settings]) -> Iterator[tuple[str, Workspace]]:
     """The app on a loopback port with a fast reconciler, in this process."""
-    from edgeloop.fleet._reconciler import reconcile_once
-    from edgeloop.server import create_app
-
-    ws = Workspace.open(make_settings())
-    port = _free_port()
-    app = create_app(ws.settings, workspace=ws, auth=False)
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    stop = threading.Event()
-
-    def reconcile() -> None:
-        while not stop.wait(0.2):
-            reconcile_once(ws)
-
-    reconciler = threading.Thread(target=reconcile, daemon=True)
-    reconciler.start()
-    deadline = time.monotonic() + 10
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", ws
-    finally:
-        stop.set()
-        uv.should_exit = True
-        thread.join(10)
-        reconciler.join(10)
-        ws.close()
+    with served(make_settings(), lifespan="auto") as live:
+        yield live
 
 
 def source(device_id: str, tags: dict[str, str], n: int, now_ms: int) -> tuple[np.ndarray, ...]:

@@ -5,21 +5,19 @@ back by its gate, then a release that completes)."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from edgeloop.config import Settings
 from edgeloop.fleet._rollouts import parse_duration, parse_share
 from edgeloop.fleet._simulator import FAILURE_MODES, DeviceFleet
 from edgeloop.workspace import Workspace
 from tests.agent._fake_server import FakeFleet
+from tests.fleet._live import served
 
 TOKEN = "tok-preshared"
 POLL = 0.25
@@ -186,50 +184,11 @@ def test_delta_and_rollback_to_the_idle_slot(fake: FakeFleet) -> None:
 # ---- end to end against the real server --------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(make_settings: Callable[..., Settings]) -> Iterator[tuple[str, Workspace]]:
     """The FastAPI app served by uvicorn on a loopback port, with a fast reconciler."""
-    from edgeloop.fleet._reconciler import reconcile_once
-    from edgeloop.server import create_app
-
-    settings = make_settings()
-    ws = Workspace.open(settings)
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings, workspace=ws, auth=False),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    stop = threading.Event()
-
-    def reconcile() -> None:
-        while not stop.wait(0.2):
-            reconcile_once(ws)
-
-    reconciler = threading.Thread(target=reconcile, daemon=True)
-    reconciler.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", ws
-    finally:
-        stop.set()
-        server.should_exit = True
-        thread.join(10)
-        reconciler.join(10)
-        ws.close()
+    with served(make_settings()) as live:
+        yield live
 
 
 @pytest.mark.slow
