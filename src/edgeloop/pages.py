@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
 from edgeloop.errors import ValidationFailed
 
-__all__ = ["MAX_PAGE_SIZE", "Page", "check_limit", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "Page",
+    "check_choice",
+    "check_limit",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 50_000
@@ -47,6 +55,16 @@ def check_limit(limit: int, name: str = "max_results") -> int:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"{name} must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
     return limit
+
+
+def check_choice(value: str | None, choices: Sequence[str], field: str) -> str | None:
+    """``value`` (a listing's filter) if it is None or one of ``choices``; else the error
+    that names the field and what is allowed."""
+    if value is not None and value not in choices:
+        raise ValidationFailed(
+            f"{field} {value!r} is not one of {', '.join(choices)}", details={"field": field}
+        )
+    return value
 
 
 def next_cursor(offset: int, limit: int, fetched: int) -> str | None:

@@ -48,7 +48,7 @@ from edgeloop.fleet._entities import DeviceInfo
 from edgeloop.fleet._groups import group_devices
 from edgeloop.fleet._rollouts import parse_duration
 from edgeloop.governance import require
-from edgeloop.pages import Page, check_limit, decode_cursor, next_cursor
+from edgeloop.pages import Page, check_choice, check_limit, decode_cursor, next_cursor
 from edgeloop.store import (
     Collection,
     CollectionDevice,
@@ -264,11 +264,7 @@ def list_collections(
     limit: int = 100,
 ) -> Page[CollectionInfo]:
     """Collections, newest first."""
-    if state is not None and state not in COLLECTION_STATES:
-        raise ValidationFailed(
-            f"state {state!r} is not one of {', '.join(COLLECTION_STATES)}",
-            details={"field": "state"},
-        )
+    check_choice(state, COLLECTION_STATES, "state")
     offset, limit = decode_cursor(cursor), check_limit(limit, "limit")
     with ws.db.read() as s:
         store = CollectionStore(s)

@@ -45,7 +45,7 @@ from edgeloop.governance import (
     require,
 )
 from edgeloop.governance._device_tokens import DeviceTokenCache
-from edgeloop.pages import Page, check_limit, decode_cursor, next_cursor
+from edgeloop.pages import Page, check_choice, check_limit, decode_cursor, next_cursor
 from edgeloop.store import Database, Device, DeviceStore, EnrollmentToken, RolloutStore
 from edgeloop.workspace import Workspace, now_ms
 
@@ -524,11 +524,7 @@ def list_devices(
     cursor: str | None = None,
     limit: int = 100,
 ) -> Page[DeviceInfo]:
-    if status is not None and status not in ("pending", "accepted", "rejected"):
-        raise ValidationFailed(
-            f"status {status!r} is not one of pending, accepted, rejected",
-            details={"field": "status"},
-        )
+    check_choice(status, ("pending", "accepted", "rejected"), "status")
     offset, limit = decode_cursor(cursor), check_limit(limit, "limit")
     with ws.db.read() as s:
         rows = DeviceStore(s).page(offset, limit + 1, status=status, target=target)

@@ -36,7 +36,7 @@ from edgeloop.fleet._machine import (
     transition,
     wave_size,
 )
-from edgeloop.pages import Page, check_limit, decode_cursor, next_cursor
+from edgeloop.pages import Page, check_choice, check_limit, decode_cursor, next_cursor
 from edgeloop.store import DeviceStore, ReleaseStore, Rollout, RolloutEvent, RolloutStore
 from edgeloop.workspace import Workspace, now_ms
 
@@ -258,11 +258,7 @@ def get_rollout(ws: Workspace, rollout_id: str, *, now: int | None = None) -> Ro
 def list_rollouts(
     ws: Workspace, *, state: str | None = None, cursor: str | None = None, limit: int = 100
 ) -> Page[RolloutInfo]:
-    if state is not None and state not in ROLLOUT_STATES:
-        raise ValidationFailed(
-            f"state {state!r} is not one of {', '.join(ROLLOUT_STATES)}",
-            details={"field": "state"},
-        )
+    check_choice(state, ROLLOUT_STATES, "state")
     offset, limit = decode_cursor(cursor), check_limit(limit, "limit")
     with ws.db.read() as s:
         rows = RolloutStore(s).page(offset, limit + 1, state=state)

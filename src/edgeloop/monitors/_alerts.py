@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from edgeloop.errors import Conflict, EdgeloopError, ValidationFailed
+from edgeloop.errors import Conflict, EdgeloopError
 from edgeloop.monitors._alert_entities import (
     ALERT_STATUSES,
     ActionInfo,
@@ -28,7 +28,7 @@ from edgeloop.monitors._alert_entities import (
     EvaluationReport,
 )
 from edgeloop.monitors._evidence import Verdict, fleet_verdicts, monitor_verdicts
-from edgeloop.pages import Page, check_limit, decode_cursor, next_cursor
+from edgeloop.pages import Page, check_choice, check_limit, decode_cursor, next_cursor
 from edgeloop.store import Alert, AlertAction, AlertRule, AlertStore
 from edgeloop.workspace import Workspace, now_ms
 
@@ -222,11 +222,7 @@ def list_alerts(
 ) -> Page[AlertInfo]:
     """Alerts, newest first; ``status``: open, acknowledged, resolved, or active (not
     resolved)."""
-    if status is not None and status not in (*ALERT_STATUSES, "active"):
-        raise ValidationFailed(
-            f"status {status!r} is not one of {', '.join(ALERT_STATUSES)}, active",
-            details={"field": "status"},
-        )
+    check_choice(status, (*ALERT_STATUSES, "active"), "status")
     offset, limit = decode_cursor(cursor), check_limit(limit, "limit")
     with ws.db.read() as s:
         rows = AlertStore(s).alerts(offset, limit + 1, status=status, rule_id=rule)
